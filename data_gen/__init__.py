@@ -1,0 +1,13 @@
+"""pulmocalc's cohort model: the cited knowledge base, a seeded sampler and its exact posterior."""
+from .knowledge import CLASSES, Knowledge, KnowledgeError, load_knowledge
+
+__all__ = ["CLASSES", "Knowledge", "KnowledgeError", "load_knowledge"]
+from .sampler import BLOCK_SIZE, generate_cohort, iter_cohort
+
+__all__ += ["BLOCK_SIZE", "generate_cohort", "iter_cohort"]
+from .oracle import Evidence, oracle_log_likelihood, oracle_proba, weight_of_evidence
+
+__all__ += ["Evidence", "oracle_log_likelihood", "oracle_proba", "weight_of_evidence"]
+from .cases import paper_cases
+
+__all__ += ["paper_cases"]

@@ -1,0 +1,381 @@
+"""The exact posterior of the knowledge base: the Bayes-optimal "oracle".
+
+For a patient with observed columns ``x``::
+
+    P(class | x) ∝ prior(class) · Σ_cells P(cell | class) · Π_columns P(x_j | cell)
+
+The sum runs over every latent cell (cause, pattern, visibility, stage, renal status) of the
+class, so the latent subtypes are marginalized exactly. Within a cell the columns are
+independent, except that a binary column may depend on one parent column (``given``), in which
+case its factor is P(x_j | x_parent, cell), or, when the parent is not recorded,
+P(x_j | cell) with the parent summed out.
+
+Missing values. With ``missing="model"`` (the default) the posterior is exact for cohorts drawn
+by :func:`data_gen.generate_cohort`: a value that is not recorded contributes
+P(not recorded | cell), which is the same for every class for most columns (so it carries no
+evidence) but not for an SLC34A2 test, a bone scan or a lesion size of a patient without
+discrete lesions. With ``missing="ignore"`` a NaN contributes nothing: the value is summed out
+and the fact that it was not recorded is taken as uninformative, which suits a user's file
+whose recording habits differ from the generator's.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import log_ndtr
+
+from .knowledge import Knowledge, load_knowledge
+from .sampler import resolve_prevalence
+
+__all__ = ["oracle_proba", "oracle_log_likelihood", "weight_of_evidence", "Evidence", "MISSING_MODES"]
+
+MISSING_MODES = ("model", "ignore")
+_CHUNK = 1 << 15
+_IMPOSSIBLE = -1e6  # stands for log(0); an impossible cell falls below any possible one
+_LOG_2PI_HALF = 0.5 * np.log(2 * np.pi)
+
+
+def _kb(knowledge) -> Knowledge:
+    return knowledge if isinstance(knowledge, Knowledge) else load_knowledge(knowledge)
+
+
+def _log(x):
+    with np.errstate(divide="ignore"):
+        return np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), _IMPOSSIBLE)
+
+
+def _check_missing(missing: str) -> bool:
+    if missing not in MISSING_MODES:
+        raise ValueError(f"missing must be one of {MISSING_MODES}, got {missing!r}")
+    return missing == "model"
+
+
+# --------------------------------------------------------------------------------------------
+# Numeric view of a frame
+# --------------------------------------------------------------------------------------------
+@dataclass
+class _Numeric:
+    binary: np.ndarray  # (N, Jb) float: 1, 0 or NaN
+    categorical: np.ndarray  # (N, Jc) int level codes, -1 for NaN
+    continuous: np.ndarray  # (N, Jn) float, NaN for missing
+
+
+def _numeric(df: pd.DataFrame, kb: Knowledge) -> _Numeric:
+    t = kb.cells
+    missing = [c for c in kb.column_names if c not in df.columns]
+    if missing:
+        raise ValueError(f"the frame lacks contract columns {missing}")
+    n = len(df)
+    b = np.empty((n, len(t.binary)))
+    for j, col in enumerate(t.binary):
+        b[:, j] = pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    c = np.empty((n, len(t.categorical)), dtype=np.int64)
+    for j, col in enumerate(t.categorical):
+        cat = pd.Categorical(df[col], categories=list(t.cat_levels[j]))
+        bad = cat.isna() & df[col].notna().to_numpy()
+        if bad.any():
+            raise ValueError(f"column {col!r} has values outside {list(t.cat_levels[j])}")
+        c[:, j] = cat.codes
+    x = np.empty((n, len(t.continuous)))
+    for j, col in enumerate(t.continuous):
+        x[:, j] = pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float, na_value=np.nan)
+    return _Numeric(b, c, x)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-cell log-likelihood
+# --------------------------------------------------------------------------------------------
+class _Tables:
+    """Log-probability tables of every column state in every cell, built once per call."""
+
+    def __init__(self, kb: Knowledge, model_missing: bool):
+        t = kb.cells
+        self.t = t
+        C = t.n_cells
+        offsets, blocks = [], []
+        off = 0
+        for j in range(len(t.binary)):
+            m = t.binary_missing[j]
+            keep = 1 - m if model_missing else np.ones(C)
+            lm = _log(m) if model_missing else np.zeros(C)
+            par = t.parent[j]
+            if par < 0:
+                p = t.p1[j]
+                rows = [_log(p * keep), _log((1 - p) * keep), lm]
+            else:
+                pp = t.p1[par]
+                g1, g0 = t.p_given[j, 1], t.p_given[j, 0]
+                pm = pp * g1 + (1 - pp) * g0
+                # states: parent 1 / 0 / NaN  x  value 1 / 0, then value NaN
+                rows = [
+                    _log(g1 * keep), _log((1 - g1) * keep),
+                    _log(g0 * keep), _log((1 - g0) * keep),
+                    _log(pm * keep), _log((1 - pm) * keep),
+                    lm,
+                ]
+            offsets.append(off)
+            off += len(rows)
+            blocks.extend(rows)
+        for j in range(len(t.categorical)):
+            m = t.cat_missing[j]
+            keep = 1 - m if model_missing else np.ones(C)
+            rows = [_log(t.cat_probs[j][:, lv] * keep) for lv in range(t.cat_probs[j].shape[1])]
+            rows.append(_log(m) if model_missing else np.zeros(C))
+            offsets.append(off)
+            off += len(rows)
+            blocks.extend(rows)
+        self.offsets = np.asarray(offsets)
+        self.weights = np.vstack(blocks)  # (F, C)
+        self.n_features = off
+        self.model_missing = model_missing
+        # unique parameter sets of each continuous column, to evaluate densities once per set
+        self.cont_groups = []
+        for j in range(len(t.continuous)):
+            prm = t.cont_params[j]
+            names = sorted(prm)
+            stacked = np.column_stack([prm[k] for k in names] + [t.cont_missing[j]])
+            uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+            self.cont_groups.append((names, uniq, inverse.ravel()))
+
+    def states(self, num: _Numeric) -> np.ndarray:
+        """Row-wise feature index of every binary and categorical column's state."""
+        t = self.t
+        n = num.binary.shape[0]
+        idx = np.empty((n, len(self.offsets)), dtype=np.int64)
+        b = num.binary
+        for j in range(len(t.binary)):
+            v = b[:, j]
+            par = t.parent[j]
+            if par < 0:
+                s = np.where(v == 1, 0, np.where(v == 0, 1, 2))
+            else:
+                pv = b[:, par]
+                ps = np.where(pv == 1, 0, np.where(pv == 0, 1, 2))
+                s = np.where(np.isnan(v), 6, 2 * ps + (v == 0))
+            idx[:, j] = self.offsets[j] + s
+        nb = len(t.binary)
+        for j in range(len(t.categorical)):
+            code = num.categorical[:, j]
+            n_lv = t.cat_probs[j].shape[1]
+            idx[:, nb + j] = self.offsets[nb + j] + np.where(code < 0, n_lv, code)
+        return idx
+
+    def continuous_loglik(self, x: np.ndarray, j: int) -> np.ndarray:
+        """(N, C) log density (with missingness) of continuous column j."""
+        t = self.t
+        names, uniq, inverse = self.cont_groups[j]
+        par = dict(zip(names + ["missing"], uniq.T))
+        lo, hi = t.cont_bounds[j]
+        obs = ~np.isnan(x)
+        xv = np.where(obs, x, 1.0)[:, None]
+        if t.cont_dist[j] == "normal":
+            mu, sd = par["mean"][None, :], par["sd"][None, :]
+            zz = (xv - mu) / sd
+            log_mass = _log_sub(log_ndtr((hi - mu) / sd), log_ndtr((lo - mu) / sd))
+            ll = -0.5 * zz**2 - np.log(sd) - _LOG_2PI_HALF - log_mass
+            ll = np.where((xv >= lo) & (xv <= hi), ll, _IMPOSSIBLE)
+        else:
+            med, lg, zero = par["median"][None, :], np.log(par["gsd"])[None, :], par["zero"][None, :]
+            pos = xv > 0
+            lx = np.log(np.where(pos, xv, 1.0))
+            zz = (lx - np.log(med)) / lg
+            ll_pos = _log(1 - zero) - 0.5 * zz**2 - np.log(lg) - _LOG_2PI_HALF - lx
+            ll = np.where(pos, ll_pos, np.where(xv == 0, _log(zero), _IMPOSSIBLE))
+        if self.model_missing:
+            m = par["missing"][None, :]
+            ll = np.where(obs[:, None], ll + _log(1 - m), _log(m))
+        else:
+            ll = np.where(obs[:, None], ll, 0.0)
+        return ll[:, inverse]
+
+    def cell_loglik(self, num: _Numeric) -> np.ndarray:
+        """(N, C) log P(x | cell)."""
+        idx = self.states(num)
+        n = idx.shape[0]
+        onehot = np.zeros((n, self.n_features))
+        np.put_along_axis(onehot, idx, 1.0, axis=1)
+        ll = onehot @ self.weights
+        for j in range(num.continuous.shape[1]):
+            ll += self.continuous_loglik(num.continuous[:, j], j)
+        return ll
+
+
+def _log_sub(a, b):
+    """log(exp(a) - exp(b)) for a >= b."""
+    with np.errstate(divide="ignore"):
+        return a + np.log1p(-np.exp(b - a))
+
+
+def _class_logsumexp(ll_cells: np.ndarray, kb: Knowledge) -> np.ndarray:
+    """(N, K) log P(x | class) from (N, C) log P(x | cell)."""
+    t = kb.cells
+    K = len(kb.class_names)
+    out = np.empty((ll_cells.shape[0], K))
+    logw = _log(t.cell_prob)
+    for k in range(K):
+        idx = t.class_cells(k)
+        a = ll_cells[:, idx] + logw[idx]
+        amax = a.max(axis=1, keepdims=True)
+        out[:, k] = amax[:, 0] + np.log(np.exp(a - amax).sum(axis=1))
+    return out
+
+
+def oracle_log_likelihood(df: pd.DataFrame, *, missing: str = "model", knowledge=None) -> pd.DataFrame:
+    """log P(observed columns | class) under the knowledge base, one column per class."""
+    kb = _kb(knowledge)
+    tables = _Tables(kb, _check_missing(missing))
+    num = _numeric(df, kb)
+    out = np.empty((len(df), len(kb.class_names)))
+    for s in range(0, len(df), _CHUNK):
+        sl = slice(s, s + _CHUNK)
+        chunk = _Numeric(num.binary[sl], num.categorical[sl], num.continuous[sl])
+        out[sl] = _class_logsumexp(tables.cell_loglik(chunk), kb)
+    return pd.DataFrame(out, index=df.index, columns=list(kb.class_names))
+
+
+def oracle_proba(df: pd.DataFrame, *, prevalence=None, missing: str = "model", knowledge=None) -> pd.DataFrame:
+    """The exact posterior P(class | observed columns) under the knowledge base.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Patients in the input contract (extra columns are ignored). NaN means not recorded.
+    prevalence : mapping class -> share, optional
+        Class mix of the setting; defaults to the knowledge base's prevalence.
+    missing : {"model", "ignore"}
+        "model" (exact for generated cohorts) counts the probability of a value not being
+        recorded; "ignore" treats NaN as uninformative. See the module docstring.
+    knowledge : Knowledge or path, optional
+
+    Returns
+    -------
+    pandas.DataFrame
+        One column per class, rows sum to 1. A row that is impossible under every class
+        (e.g. on dialysis without kidney disease) gets NaN, with a warning.
+
+    Examples
+    --------
+    >>> from data_gen import generate_cohort, oracle_proba
+    >>> df = generate_cohort(500, random_state=1)
+    >>> post = oracle_proba(df)
+    >>> bool(abs(post.sum(axis=1) - 1).max() < 1e-9)
+    True
+    """
+    kb = _kb(knowledge)
+    prior = resolve_prevalence(prevalence, kb)
+    ll = oracle_log_likelihood(df, missing=missing, knowledge=kb).to_numpy()
+    return pd.DataFrame(_posterior(ll, prior), index=df.index, columns=list(kb.class_names))
+
+
+def _posterior(ll: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    a = ll + _log(prior)[None, :]
+    amax = a.max(axis=1, keepdims=True)
+    impossible = amax[:, 0] < _IMPOSSIBLE / 2
+    p = np.exp(a - amax)
+    p /= p.sum(axis=1, keepdims=True)
+    if impossible.any():
+        warnings.warn(
+            f"{int(impossible.sum())} patient(s) are impossible under every class of the knowledge "
+            "base (a declared impossible combination); their posterior is NaN",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        p[impossible] = np.nan
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Weight of evidence
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Evidence:
+    """Per-column weight of evidence, centred across classes.
+
+    ``values[i, j, k]`` is log P(x_ij | class k) minus its mean over classes, where each
+    column's likelihood marginalizes the latent cells on its own. ``base[k]`` is the centred log
+    prior and ``total[i, k]`` the centred exact log posterior, so that
+    ``total = base + values.sum(axis=1) + residual``. Where columns are independent given the
+    class, ``values`` is exactly the Shapley value of the centred log posterior and the
+    residual is 0; the latent subtypes make the columns dependent given the class, and
+    ``residual`` measures how much of the posterior that leaves unattributed.
+    """
+
+    values: np.ndarray
+    base: np.ndarray
+    total: np.ndarray
+    residual: np.ndarray
+    columns: tuple[str, ...]
+    classes: tuple[str, ...]
+    index: pd.Index
+
+    def for_class(self, class_name: str) -> pd.DataFrame:
+        """The weights for one class as a (patients x columns) frame."""
+        k = self.classes.index(class_name)
+        return pd.DataFrame(self.values[:, :, k], index=self.index, columns=list(self.columns))
+
+    def residual_share(self) -> float:
+        """Mean |residual| over mean |total - base|: the share left unattributed."""
+        denom = np.abs(self.total - self.base).mean()
+        return float(np.abs(self.residual).mean() / denom) if denom > 0 else 0.0
+
+
+def weight_of_evidence(df: pd.DataFrame, *, prevalence=None, missing: str = "model", knowledge=None) -> Evidence:
+    """Per-column weight of evidence for every patient and class (the explanation audit's truth).
+
+    Parameters are those of :func:`oracle_proba`. Returns an :class:`Evidence`.
+
+    Examples
+    --------
+    >>> from data_gen import generate_cohort, weight_of_evidence
+    >>> ev = weight_of_evidence(generate_cohort(200, random_state=2))
+    >>> ev.values.shape
+    (200, 52, 5)
+    """
+    kb = _kb(knowledge)
+    model_missing = _check_missing(missing)
+    t = kb.cells
+    K = len(kb.class_names)
+    prior = resolve_prevalence(prevalence, kb)
+    num = _numeric(df, kb)
+    n = len(df)
+    # P(cell | class) as a (C, K) matrix, to marginalize each column within a class
+    pi = np.zeros((t.n_cells, K))
+    pi[np.arange(t.n_cells), t.cell_class] = t.cell_prob
+    cols = kb.column_names
+    pos = {c: i for i, c in enumerate(cols)}
+    values = np.empty((n, len(cols), K))
+    pm = t.p_marginal()
+    for j, col in enumerate(t.binary):
+        m = t.binary_missing[j]
+        keep = 1 - m if model_missing else 1.0
+        table = np.vstack([pm[j] * keep, (1 - pm[j]) * keep, m if model_missing else np.ones_like(m)]) @ pi
+        v = num.binary[:, j]
+        s = np.where(v == 1, 0, np.where(v == 0, 1, 2))
+        values[:, pos[col], :] = _log(table)[s]
+    for j, col in enumerate(t.categorical):
+        m = t.cat_missing[j]
+        keep = 1 - m if model_missing else 1.0
+        rows = [t.cat_probs[j][:, lv] * keep for lv in range(t.cat_probs[j].shape[1])]
+        rows.append(m if model_missing else np.ones_like(m))
+        table = np.vstack(rows) @ pi
+        code = num.categorical[:, j]
+        values[:, pos[col], :] = _log(table)[np.where(code < 0, len(rows) - 1, code)]
+    tables = _Tables(kb, model_missing)
+    total = np.empty((n, K))
+    for s in range(0, n, _CHUNK):
+        sl = slice(s, s + _CHUNK)
+        for j, col in enumerate(t.continuous):
+            values[sl, pos[col], :] = _class_logsumexp(tables.continuous_loglik(num.continuous[sl, j], j), kb)
+        chunk = _Numeric(num.binary[sl], num.categorical[sl], num.continuous[sl])
+        total[sl] = _class_logsumexp(tables.cell_loglik(chunk), kb)
+    log_prior = _log(prior)
+    total = total + log_prior[None, :]
+    values -= values.mean(axis=2, keepdims=True)
+    total -= total.mean(axis=1, keepdims=True)
+    base = log_prior - log_prior.mean()
+    residual = total - base[None, :] - values.sum(axis=1)
+    return Evidence(values, base, total, residual, cols, kb.class_names, df.index)
