@@ -11,3 +11,6 @@ __all__ += ["Evidence", "oracle_log_likelihood", "oracle_proba", "weight_of_evid
 from .cases import paper_cases
 
 __all__ += ["paper_cases"]
+from .contract import ContractError, LABEL, canonical_frame, iter_patients, read_patients, validate_frame
+
+__all__ += ["ContractError", "LABEL", "canonical_frame", "iter_patients", "read_patients", "validate_frame"]

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import log_ndtr
 
+from .contract import canonical_frame
 from .knowledge import Knowledge, load_knowledge
 from .sampler import resolve_prevalence
 
@@ -66,23 +67,17 @@ class _Numeric:
 
 def _numeric(df: pd.DataFrame, kb: Knowledge) -> _Numeric:
     t = kb.cells
-    missing = [c for c in kb.column_names if c not in df.columns]
-    if missing:
-        raise ValueError(f"the frame lacks contract columns {missing}")
+    df = canonical_frame(df, kb)
     n = len(df)
     b = np.empty((n, len(t.binary)))
     for j, col in enumerate(t.binary):
-        b[:, j] = pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float, na_value=np.nan)
+        b[:, j] = df[col].to_numpy(dtype=float, na_value=np.nan)
     c = np.empty((n, len(t.categorical)), dtype=np.int64)
     for j, col in enumerate(t.categorical):
-        cat = pd.Categorical(df[col], categories=list(t.cat_levels[j]))
-        bad = cat.isna() & df[col].notna().to_numpy()
-        if bad.any():
-            raise ValueError(f"column {col!r} has values outside {list(t.cat_levels[j])}")
-        c[:, j] = cat.codes
+        c[:, j] = df[col].cat.codes
     x = np.empty((n, len(t.continuous)))
     for j, col in enumerate(t.continuous):
-        x[:, j] = pd.to_numeric(df[col], errors="raise").to_numpy(dtype=float, na_value=np.nan)
+        x[:, j] = df[col].to_numpy(dtype=float, na_value=np.nan)
     return _Numeric(b, c, x)
 
 
@@ -243,7 +238,9 @@ def oracle_proba(df: pd.DataFrame, *, prevalence=None, missing: str = "model", k
     Parameters
     ----------
     df : pandas.DataFrame
-        Patients in the input contract (extra columns are ignored). NaN means not recorded.
+        Patients in the input contract, checked by :func:`data_gen.validate_frame` (columns
+        outside the contract, such as the label or latent subtypes, are ignored). NaN means
+        not recorded.
     prevalence : mapping class -> share, optional
         Class mix of the setting; defaults to the knowledge base's prevalence.
     missing : {"model", "ignore"}
