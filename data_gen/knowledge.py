@@ -65,7 +65,7 @@ TABLE1_COLUMNS = (
 )
 TABLE2_ROWS = ("dystrophic", "mpc", "dpo", "pam")
 TABLE2_FIELDS = ("prognosis", "treatment", "screening", "diagnostic_value")
-CONTINUOUS_EXPECT = ("higher", "lower", "none")
+CONTINUOUS_EXPECT = ("higher", "lower", "within", "none")
 _PARAMS = {
     "binary": ("p",),
     "categorical": ("probs",),
@@ -73,7 +73,7 @@ _PARAMS = {
     "lognormal": ("median", "gsd", "zero"),
 }
 _ENTRY_KEYS = {
-    "role", "expect", "dist", "p", "probs", "mean", "sd", "median", "gsd", "zero",
+    "role", "expect", "expect_range", "dist", "p", "probs", "mean", "sd", "median", "gsd", "zero",
     "missing", "requires", "source", "missing_source", "requires_source",
 }
 
@@ -166,6 +166,7 @@ class ColumnModel:
     column: str
     role: str
     expect: str | None
+    expect_range: tuple[float, float] | None
     dist: str
     params: Mapping[str, Param]
     missing: Param
@@ -594,6 +595,14 @@ def _parse_column_model(where, spec: ColumnSpec, raw, factor_levels, sources, co
             _fail(f"{where}.expect", f"a categorical column with a role needs expect in {spec.levels}, got {expect!r}")
     elif expect is not None and spec.kind == "binary":
         _fail(f"{where}.expect", "a binary column's direction is its presence; remove 'expect'")
+    expect_range = None
+    if expect == "within":
+        rng = raw.get("expect_range")
+        if not (isinstance(rng, list) and len(rng) == 2 and _number(rng[0], f"{where}.expect_range") < _number(rng[1], f"{where}.expect_range")):
+            _fail(f"{where}.expect_range", f"expect = 'within' needs expect_range = [low, high] with low < high, got {rng!r}")
+        expect_range = (float(rng[0]), float(rng[1]))
+    elif "expect_range" in raw:
+        _fail(f"{where}.expect_range", "expect_range is only meaningful with expect = 'within'")
 
     if spec.kind == "binary":
         dist = "binary"
@@ -628,6 +637,7 @@ def _parse_column_model(where, spec: ColumnSpec, raw, factor_levels, sources, co
         column=spec.name,
         role=role,
         expect=expect,
+        expect_range=expect_range,
         dist=dist,
         params=MappingProxyType(params),
         missing=missing,

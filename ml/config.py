@@ -1,0 +1,54 @@
+"""The one documented configuration of the shipped classifier.
+
+Every hyperparameter of the booster and of the training run lives here; ``pulmocalc train``
+and :func:`ml.train` read it, and the artifact records it. Why these values:
+
+* ``max_leaf_nodes=15``: SHAP time grows with trees × leaves; 15-leaf trees explain 2-4× faster
+  than 31-leaf trees at similar accuracy (see ``benchmarks/bench_tradeoff.py``).
+* ``learning_rate``, ``min_samples_leaf``, ``l2_regularization``: regularize the leaves so
+  that the rare classes' probabilities stay calibrated; chosen by the trade-off benchmark
+  (accuracy and log-loss gap to the oracle against SHAP rows/s), not by the oracle itself.
+* early stopping on a held-out validation split (``validation_fraction``) on the log loss.
+* ``categorical_features=None`` with our own encoding of ``sex`` and ``zone``: shap's
+  TreeExplainer misreads the booster's native categorical splits (shap issue #3436).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+__all__ = ["BOOSTER_PARAMS", "TRAINING", "config_dict"]
+
+#: Parameters of sklearn.ensemble.HistGradientBoostingClassifier.
+BOOSTER_PARAMS = MappingProxyType(
+    {
+        "learning_rate": 0.3,
+        "max_iter": 1000,
+        "max_leaf_nodes": 15,
+        "min_samples_leaf": 200,
+        "l2_regularization": 1.0,
+        "max_bins": 255,
+        "early_stopping": True,
+        "scoring": "loss",
+        "validation_fraction": 0.1,
+        "n_iter_no_change": 20,
+        "tol": 1e-7,
+        "categorical_features": None,
+    }
+)
+
+#: The training run that produces the shipped model (``pulmocalc train`` defaults).
+TRAINING = MappingProxyType(
+    {
+        "n": 1_000_000,
+        "seed": 20211,
+    }
+)
+
+
+def config_dict(**overrides) -> dict:
+    """The booster parameters with ``overrides`` applied (unknown names are refused)."""
+    unknown = sorted(set(overrides) - set(BOOSTER_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown booster parameter(s) {unknown}; known: {sorted(BOOSTER_PARAMS)}")
+    return {**BOOSTER_PARAMS, **overrides}

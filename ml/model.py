@@ -1,0 +1,247 @@
+"""The classifier: contract encoding, the gradient-boosted booster, prevalence adjustment.
+
+The model learns only from the observed contract columns of generated cohorts. It never reads
+the knowledge base's likelihoods or the oracle: the oracle is the yardstick it is measured
+against, and a model built on it would measure nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from data_gen import LABEL, load_knowledge, validate_frame
+from data_gen.knowledge import Knowledge
+from data_gen.sampler import resolve_prevalence
+
+from .config import config_dict
+
+__all__ = ["CalcificationModel", "train", "Encoder"]
+
+
+class Encoder:
+    """Turns contract frames into the booster's float matrix (NaN kept as NaN).
+
+    ``sex`` becomes one column (male = 1), ``zone`` one indicator per level; every other
+    column passes through. ``sources[i]`` names the contract column of feature ``i``, so that
+    attributions can be summed back to the contract's names.
+    """
+
+    def __init__(self, knowledge: Knowledge):
+        self.columns = tuple(knowledge.column_names)
+        self.levels = {c: knowledge.columns[c].levels for c in self.columns if knowledge.columns[c].kind == "categorical"}
+        names, sources = [], []
+        for c in self.columns:
+            lv = self.levels.get(c)
+            if lv is None:
+                names.append(c)
+                sources.append(c)
+            elif len(lv) == 2:
+                names.append(f"{c}={lv[1]}")
+                sources.append(c)
+            else:
+                for level in lv:
+                    names.append(f"{c}={level}")
+                    sources.append(c)
+        self.feature_names = tuple(names)
+        self.sources = tuple(sources)
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """Encode a validated (canonical) frame."""
+        X = np.empty((len(df), len(self.feature_names)), dtype=np.float64)
+        j = 0
+        for c in self.columns:
+            lv = self.levels.get(c)
+            if lv is None:
+                X[:, j] = df[c].to_numpy(dtype=float, na_value=np.nan)
+                j += 1
+                continue
+            codes = df[c].cat.codes.to_numpy()
+            na = codes < 0
+            if len(lv) == 2:
+                X[:, j] = np.where(na, np.nan, codes == 1)
+                j += 1
+            else:
+                for k in range(len(lv)):
+                    X[:, j] = np.where(na, np.nan, codes == k)
+                    j += 1
+        return X
+
+    def source_matrix(self) -> np.ndarray:
+        """(features, contract columns) 0/1 matrix that sums feature attributions per column."""
+        M = np.zeros((len(self.feature_names), len(self.columns)))
+        pos = {c: i for i, c in enumerate(self.columns)}
+        for i, s in enumerate(self.sources):
+            M[i, pos[s]] = 1.0
+        return M
+
+
+class CalcificationModel:
+    """A trained classifier of the five calcification types.
+
+    Attributes
+    ----------
+    classes_ : tuple of str
+        Class order of every probability output.
+    booster : sklearn.ensemble.HistGradientBoostingClassifier
+    encoder : Encoder
+    train_prevalence : dict
+        Class shares of the training cohort (the prior the booster learned).
+    metadata : dict
+        Provenance: versions, knowledge-base hash, seed, size, config, metrics.
+    """
+
+    def __init__(self, booster, encoder: Encoder, classes, train_prevalence, metadata, knowledge_path=None):
+        self.booster = booster
+        self.encoder = encoder
+        self.classes_ = tuple(classes)
+        self.train_prevalence = dict(train_prevalence)
+        self.metadata = dict(metadata)
+        self._knowledge_path = knowledge_path
+
+    # ---- input -------------------------------------------------------------------------
+    @property
+    def knowledge(self) -> Knowledge:
+        return load_knowledge(self._knowledge_path)
+
+    def check(self, df: pd.DataFrame, *, id_column: str | None = None) -> pd.DataFrame:
+        """Validate patients against the contract (the label column is allowed and ignored)."""
+        return validate_frame(df, knowledge=self.knowledge, id_column=id_column)
+
+    def encode(self, df: pd.DataFrame) -> np.ndarray:
+        return self.encoder.transform(self.check(df))
+
+    # ---- prediction --------------------------------------------------------------------
+    def decision_function(self, df: pd.DataFrame) -> np.ndarray:
+        """Raw per-class scores (log-odds up to a per-row constant) of the booster."""
+        return self.booster.decision_function(self.encode(df))
+
+    def predict_proba(self, df: pd.DataFrame, *, prevalence: Mapping[str, float] | None = None) -> pd.DataFrame:
+        """Posterior class probabilities, one column per class, rows summing to 1.
+
+        Parameters
+        ----------
+        df : pandas.DataFrame
+            Patients in the input contract; checked before anything else.
+        prevalence : mapping class -> share, optional
+            Class mix of the setting the patients come from. The booster's posterior is
+            re-weighted by prevalence / training prevalence (prior-shift correction), which is
+            exact when only the class mix differs between training and use.
+        """
+        checked = self.check(df)
+        return self._proba_checked(checked, prevalence)
+
+    def _proba_checked(self, checked: pd.DataFrame, prevalence=None) -> pd.DataFrame:
+        p = self.booster.predict_proba(self.encoder.transform(checked))
+        if prevalence is not None:
+            p = adjust_prevalence(p, self._prior(), resolve_prevalence(prevalence, self.knowledge))
+        return pd.DataFrame(p, index=checked.index, columns=list(self.classes_))
+
+    def predict(self, df: pd.DataFrame, *, prevalence=None) -> pd.Series:
+        """The most probable class of each patient."""
+        proba = self.predict_proba(df, prevalence=prevalence)
+        return pd.Series(
+            pd.Categorical(np.asarray(self.classes_)[proba.to_numpy().argmax(axis=1)], categories=list(self.classes_)),
+            index=proba.index,
+            name="predicted_type",
+        )
+
+    def _prior(self) -> np.ndarray:
+        return np.array([self.train_prevalence[k] for k in self.classes_])
+
+    # ---- persistence -------------------------------------------------------------------
+    def save(self, path) -> "Path":  # noqa: F821 - documented in artifacts
+        """Write the model with joblib, and its SHA-256 beside it (see :mod:`ml.artifacts`)."""
+        from .artifacts import save_model
+
+        return save_model(self, path)
+
+    def __repr__(self) -> str:
+        m = self.metadata
+        return (
+            f"CalcificationModel(iterations={self.booster.n_iter_}, trees={self.n_trees}, "
+            f"trained_on={m.get('train_n')} patients, seed={m.get('train_seed')})"
+        )
+
+    @property
+    def n_trees(self) -> int:
+        return int(self.booster.n_iter_ * len(self.classes_))
+
+
+def adjust_prevalence(p: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """Prior-shift correction: p_new(k|x) ∝ p(k|x) · new_k / old_k."""
+    w = np.divide(new, old, out=np.zeros_like(new, dtype=float), where=old > 0)
+    q = p * w[None, :]
+    return q / q.sum(axis=1, keepdims=True)
+
+
+def train(
+    cohort: pd.DataFrame,
+    *,
+    random_state: int = 0,
+    knowledge=None,
+    verbose: int = 0,
+    **params,
+) -> CalcificationModel:
+    """Train the classifier on a labelled cohort.
+
+    Parameters
+    ----------
+    cohort : pandas.DataFrame
+        Contract columns plus ``calcification_type``; typically from
+        :func:`data_gen.generate_cohort`. Other columns (e.g. latent subtypes) are refused, so
+        that the model cannot learn from anything but observed findings.
+    random_state : int
+        Seeds the booster's validation split; training is deterministic for a seed.
+    knowledge : Knowledge or path, optional
+        The knowledge base the cohort was generated from: only its contract and its hash are
+        recorded, its likelihoods are never read.
+    **params
+        Overrides of :data:`ml.config.BOOSTER_PARAMS`.
+
+    Returns
+    -------
+    CalcificationModel
+
+    Examples
+    --------
+    >>> from data_gen import generate_cohort
+    >>> from ml import train
+    >>> model = train(generate_cohort(3000, random_state=0), random_state=0, max_iter=20)
+    >>> model.predict_proba(generate_cohort(5, random_state=1)).shape
+    (5, 5)
+    """
+    kb = knowledge if isinstance(knowledge, Knowledge) else load_knowledge(knowledge)
+    checked = validate_frame(cohort, knowledge=kb, label="required")
+    encoder = Encoder(kb)
+    X = encoder.transform(checked)
+    classes = kb.class_names
+    y = checked[LABEL].cat.codes.to_numpy()
+    counts = np.bincount(y, minlength=len(classes))
+    if (counts == 0).any():
+        absent = [classes[i] for i in np.flatnonzero(counts == 0)]
+        raise ValueError(f"the training cohort has no patients of class(es) {absent}; every class is needed")
+    cfg = config_dict(**params)
+    booster = HistGradientBoostingClassifier(random_state=random_state, verbose=verbose, **cfg)
+    t0 = time.perf_counter()
+    booster.fit(X, y)
+    seconds = time.perf_counter() - t0
+    import sklearn
+
+    metadata = {
+        "train_n": int(len(checked)),
+        "train_seed": random_state,
+        "config": {k: v for k, v in cfg.items()},
+        "knowledge_sha256": kb.sha256,
+        "train_seconds": round(seconds, 3),
+        "n_iter": int(booster.n_iter_),
+        "validation_loss": float(-booster.validation_score_[-1]) if booster.do_early_stopping_ else None,
+        "sklearn_version": sklearn.__version__,
+    }
+    prevalence = dict(zip(classes, (counts / counts.sum()).tolist()))
+    knowledge_path = None if knowledge is None or isinstance(knowledge, Knowledge) and knowledge.path == load_knowledge().path else kb.path
+    return CalcificationModel(booster, encoder, classes, prevalence, metadata, knowledge_path=knowledge_path)
