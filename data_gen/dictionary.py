@@ -325,6 +325,9 @@ def _distribution(m: ColumnModel, spec: ColumnSpec) -> str:
     if m.requires:
         gates = "; ".join(f"{f} is {_or(levels)}" for f, levels in m.requires.items())
         text += f"; forced to 0 unless {gates}"
+        why = "; ".join(dict.fromkeys(src.describe() for src in m.requires_source.values()))
+        if why:
+            text += f" ({_cell(why)})"
     return text
 
 

@@ -65,6 +65,7 @@ TABLE1_COLUMNS = (
 )
 TABLE2_ROWS = ("dystrophic", "mpc", "dpo", "pam")
 TABLE2_FIELDS = ("prognosis", "treatment", "screening", "diagnostic_value")
+TABLE2_COLUMNS = TABLE2_FIELDS + ("all",)
 CONTINUOUS_EXPECT = ("higher", "lower", "within", "none")
 _PARAMS = {
     "binary": ("p",),
@@ -120,7 +121,13 @@ class Source:
 
     @property
     def is_assumption(self) -> bool:
-        return self.kind == "assumption"
+        """An assumption, or a cited source whose note says a number was assumed."""
+        return self.kind == "assumption" or "assum" in str(self.fields.get("note", "")).lower()
+
+    @property
+    def rationale(self) -> str:
+        """Why the number is what it is: the assumption's rationale, else the note."""
+        return str(self.fields.get("rationale", self.fields.get("note", "")))
 
 
 @dataclass(frozen=True)
@@ -173,6 +180,7 @@ class ColumnModel:
     requires: Mapping[str, tuple[str, ...]]
     source: Mapping[str, Source]
     missing_source: Mapping[str, Source]
+    requires_source: Mapping[str, Source] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -310,9 +318,9 @@ class Knowledge:
         seen = set()
 
         def add(where, src):
-            if src.is_assumption and (where, src.fields["rationale"]) not in seen:
-                seen.add((where, src.fields["rationale"]))
-                out.append((where, src.fields["rationale"]))
+            if src.is_assumption and (where, src.rationale) not in seen:
+                seen.add((where, src.rationale))
+                out.append((where, src.rationale))
 
         for k, cls in self.classes.items():
             add(f"{k}: prevalence", cls.prevalence_source)
@@ -437,6 +445,8 @@ class _Sources:
                 _fail(where, f"Table 1 column must be one of {TABLE1_COLUMNS}, got {raw['column']!r}")
         if kind == "table2" and raw["row"] not in TABLE2_ROWS:
             _fail(where, f"Table 2 row must be one of {TABLE2_ROWS}, got {raw['row']!r}")
+        if kind == "table2" and raw["column"] not in TABLE2_COLUMNS:
+            _fail(where, f"Table 2 column must be one of {TABLE2_COLUMNS}, got {raw['column']!r}")
         if kind == "case" and raw["case"] not in (1, 2, 3):
             _fail(where, f"the review has cases 1, 2 and 3, got {raw['case']!r}")
         if kind == "literature" and raw["id"] not in self.literature:
@@ -631,8 +641,7 @@ def _parse_column_model(where, spec: ColumnSpec, raw, factor_levels, sources, co
         if bad:
             _fail(f"{where}.requires.{fname}", f"unknown levels {bad}; allowed: {factor_levels[fname]}")
         requires[fname] = tuple(lv)
-    if requires:
-        _source_map(raw, "requires_source", where, factor_levels, sources)
+    requires_source = _source_map(raw, "requires_source", where, factor_levels, sources) if requires else MappingProxyType({})
     return ColumnModel(
         column=spec.name,
         role=role,
@@ -644,6 +653,7 @@ def _parse_column_model(where, spec: ColumnSpec, raw, factor_levels, sources, co
         requires=MappingProxyType(requires),
         source=source,
         missing_source=_source_map(raw, "missing_source", where, factor_levels, sources),
+        requires_source=requires_source,
     )
 
 

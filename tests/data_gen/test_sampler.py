@@ -409,7 +409,7 @@ def _constraint_rows(df, con):
 @pytest.mark.parametrize("which", ["counts", "default"])
 def test_declared_impossible_combinations_never_occur(kb, counts_cohort, default_cohort, which):
     df = counts_cohort if which == "counts" else default_cohort
-    assert len(kb.constraints) >= 4
+    assert len(kb.constraints) >= 3
     for con in kb.constraints:
         rows = _constraint_rows(df, con)
         for c, v in con.then.items():
