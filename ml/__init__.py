@@ -41,3 +41,6 @@ __all__ += [
     "learning_curve",
     "paired_bootstrap_gap",
 ]
+from .audit import ClueAudit, attribution_agreement, audit_clues, oracle_agreement, top_reasons
+
+__all__ += ["ClueAudit", "attribution_agreement", "audit_clues", "oracle_agreement", "top_reasons"]
