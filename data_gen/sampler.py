@@ -3,7 +3,13 @@
 Patients are generated in fixed blocks of ``BLOCK_SIZE`` rows. Block ``b`` draws from its own
 ``numpy.random.Generator`` seeded by ``SeedSequence(entropy, spawn_key=(stream, b))``, so any
 row range of a cohort can be produced on its own (for parallel or distributed generation) and
-is identical to the same rows of the whole cohort.
+is identical to the same rows of the whole cohort. Every block draws its full ``BLOCK_SIZE``
+rows whatever part of it is returned; the draws are listed above ``_generate``.
+
+Speed and memory: the knowledge base is compiled once per call into per-cell thresholds, a
+draw becomes a value by one or two comparisons, and each column is processed for one block at
+a time into preallocated output arrays that the returned frame wraps without copying, so the
+peak memory stays close to the size of the frame (``benchmarks/bench_generate.py``).
 """
 
 from __future__ import annotations
@@ -95,7 +101,8 @@ def generate_cohort(
         Exact number of patients of each class (classes left out get 0); their order is
         shuffled. Mutually exclusive with ``prevalence``.
     rows : (start, stop), optional
-        Return only these rows of the ``n``-patient cohort; identical to slicing the whole.
+        Return only these rows of the ``n``-patient cohort; identical to slicing the whole
+        (``whole.iloc[start:stop]``, row labels included).
     latent : bool, default False
         Also return the latent subtypes as ``latent_<factor>`` columns (never model inputs).
     knowledge : Knowledge or path, optional
@@ -144,7 +151,7 @@ def generate_cohort(
     entropy = _entropy(random_state)
     labels = None
     if count_arr is not None:
-        labels = np.repeat(np.arange(len(count_arr)), count_arr)
+        labels = np.repeat(np.arange(len(count_arr), dtype=np.int8 if len(count_arr) <= 127 else np.intp), count_arr)
         _rng(entropy, _COUNT_STREAM).shuffle(labels)
     return _generate(kb, entropy, prev, labels, int(start), int(stop), latent)
 
@@ -184,94 +191,272 @@ def iter_cohort(
 
 
 # --------------------------------------------------------------------------------------------
-def _generate(kb: Knowledge, entropy: int, prev, labels, start: int, stop: int, latent: bool) -> pd.DataFrame:
-    t = kb.cells
-    m = stop - start
-    cols = kb.column_names
-    n_bin, n_cat, n_cont = len(t.binary), len(t.categorical), len(t.continuous)
-    out_bin = np.zeros((n_bin, m), dtype=np.int8)
-    out_bin_mask = np.zeros((n_bin, m), dtype=bool)
-    out_cat = np.zeros((n_cat, m), dtype=np.int8)
-    out_cont = np.zeros((n_cont, m))
-    out_cell = np.zeros(m, dtype=np.int64)
+# The generator
+#
+# Every random number comes from the block's feature Generator (and, with a class mix, the
+# block's label Generator), always for the full block, in this order:
+#
+#   label stream   u_class (BLOCK_SIZE uniforms), only when classes are drawn from a mix
+#   feature stream u_cell; then one uniform per binary column (roots before conditioned
+#                  columns); then one per categorical column; then for each continuous column
+#                  one uniform for missingness (and the point mass at zero) followed by its value
+#                  draw: a uniform (truncated normal, by inverse CDF) or a standard normal
+#                  (log-normal)
+#
+# A draw is turned into a value by comparing the uniform with per-cell thresholds compiled
+# once per call (see _Plan): for a binary column [0, miss) is NA, [miss, miss + (1 - miss) p)
+# is 1 and the rest 0, so missingness and value are independent and each has exactly its
+# probability. Only the rows asked for are transformed; they are written straight into the
+# preallocated output arrays, which the returned frame then wraps without copying.
+# --------------------------------------------------------------------------------------------
+_NEVER = 2.0  # a threshold no uniform in [0, 1) reaches
+_Q_LO, _Q_HI = np.finfo(float).tiny, 1.0 - 2.0**-53  # keep ndtri finite
+_FACTOR = np.array([1.0, 0.0, np.nan])  # continuous value state: observed, zero, NA
 
-    class_cum = None if prev is None else np.cumsum(prev)
-    cell_cum = {k: (t.class_cells(k), np.cumsum(t.cell_prob[t.class_cells(k)])) for k in range(len(kb.classes))}
-    cat_cum = [np.cumsum(p, axis=1) for p in t.cat_probs]
-    order = _binary_order(t)
 
-    first, last = start // BLOCK_SIZE, (stop - 1) // BLOCK_SIZE if stop > start else start // BLOCK_SIZE - 1
-    for b in range(first, last + 1):
-        b0 = b * BLOCK_SIZE
-        lo, hi = max(start, b0), min(stop, b0 + BLOCK_SIZE)
-        # always draw a full block, so that any row range reproduces the same patients
-        size = BLOCK_SIZE
-        rng = _rng(entropy, _FEATURE_STREAM, b)
-        if labels is None:
-            u_class = _rng(entropy, _LABEL_STREAM, b).random(size)
-            cls = np.searchsorted(class_cum, u_class, side="right").clip(max=len(class_cum) - 1)
-            # a class with zero prevalence can never be drawn even at the edge of a float
-            cls = _skip_zero(cls, prev)
-        else:
-            cls = np.zeros(size, dtype=np.int64)
-            cls[: max(0, min(size, len(labels) - b0))] = labels[b0 : b0 + size]
-        u_cell = rng.random(size)
-        cell = np.empty(size, dtype=np.int64)
-        for k, (idx, cum) in cell_cum.items():
-            sel = cls == k
-            if sel.any():
-                pos = np.searchsorted(cum / cum[-1], u_cell[sel], side="right").clip(max=len(idx) - 1)
-                cell[sel] = idx[pos]
-        # binary: one uniform per value; below `missing` it is NA, above it the rescaled
-        # uniform decides the value, so missingness and value are independent
-        u = rng.random((n_bin, size))
-        miss = t.binary_missing[:, cell]
-        is_na = u < miss
-        v = (u - miss) / np.where(miss < 1, 1 - miss, 1.0)
-        vals = np.zeros((n_bin, size), dtype=np.int8)
-        for j in order:
-            par = t.parent[j]
+def _scalar_or(arr: np.ndarray):
+    """A float when every cell has the same value (a comparison with it needs no gather)."""
+    arr = np.asarray(arr, dtype=float)
+    return float(arr[0]) if (arr == arr[0]).all() else np.ascontiguousarray(arr)
+
+
+def _upper(miss: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Upper end of the interval [miss, miss + (1 - miss) p) of a uniform that means 'present'."""
+    return np.where(p >= 1, 1.0, miss + (1.0 - miss) * p)
+
+
+class _Plan:
+    """Per-cell thresholds and parameters compiled from the cell table for the sampler."""
+
+    def __init__(self, kb: Knowledge):
+        t = kb.cells
+        C = t.n_cells
+        K = len(kb.class_names)
+        if K > 127:
+            raise ValueError(f"at most 127 classes are supported, the knowledge base has {K}")
+        self.n_cells = C
+        self.cell_class = np.asarray(t.cell_class, dtype=np.int8)
+        self.cell_dtype = np.min_scalar_type(max(C - 1, 0))
+        cdfs, cells = [], []
+        for k in range(K):
+            idx = t.class_cells(k)
+            cum = np.cumsum(t.cell_prob[idx])
+            cdfs.append(cum / cum[-1] if len(idx) and cum[-1] > 0 else cum)
+            cells.append(idx)
+        self.cell_lookup = _InverseCDF(cdfs, cells)
+
+        # binary columns, roots first: (j, na threshold, value threshold, latent threshold, parent)
+        parents = {int(p) for p in t.parent if p >= 0}
+        roots = [j for j in range(len(t.binary)) if t.parent[j] < 0]
+        children = [j for j in range(len(t.binary)) if t.parent[j] >= 0]
+        self.binary = []
+        for j in roots + children:
+            miss = t.binary_missing[j]
+            par = int(t.parent[j])
             if par < 0:
-                p = t.p1[j, cell]
+                one = _scalar_or(_upper(miss, t.p1[j]))
             else:
-                p = np.where(vals[par] == 1, t.p_given[j, 1, cell], t.p_given[j, 0, cell])
-            vals[j] = v[j] < p
-        # categorical
-        u = rng.random((n_cat, size))
-        cat_vals = np.zeros((n_cat, size), dtype=np.int8)
-        for j in range(n_cat):
-            mj = t.cat_missing[j, cell]
-            na = u[j] < mj
-            vj = (u[j] - mj) / np.where(mj < 1, 1 - mj, 1.0)
-            level = (vj[:, None] >= cat_cum[j][cell]).sum(axis=1).clip(max=cat_cum[j].shape[1] - 1)
-            cat_vals[j] = np.where(na, -1, level)
-        # continuous: one uniform for missing / the point mass at zero, one for the value
-        u = rng.random((n_cont, size))
-        w = np.clip(rng.random((n_cont, size)), 1e-300, None)
-        cont_vals = np.empty((n_cont, size))
-        for j in range(n_cont):
-            mj = t.cont_missing[j, cell]
+                # indexed by cell + C * (latent value of the parent)
+                one = np.concatenate([_upper(miss, t.p_given[j, 0]), _upper(miss, t.p_given[j, 1])])
+            # a parent's value exists even when it is not recorded (so that its child follows
+            # P(child | cell) with the parent summed out, as the oracle assumes): within [0, miss)
+            # the rescaled uniform u / miss decides it
+            latent = _scalar_or(miss * t.p1[j]) if j in parents else None
+            self.binary.append((j, _scalar_or(miss), one, latent, par))
+
+        # categorical: code = sum_k [u >= thr_k] - [u < miss]; thr_k = miss + (1 - miss) cum_{k-1}
+        self.categorical = []
+        for j in range(len(t.categorical)):
+            miss = t.cat_missing[j]
+            probs = t.cat_probs[j]
+            cum = np.cumsum(probs, axis=1)
+            tail = np.cumsum(probs[:, ::-1], axis=1)[:, ::-1]  # P(level >= k)
+            thr = [
+                _scalar_or(np.where(tail[:, k] > 0, miss + (1.0 - miss) * cum[:, k - 1], _NEVER))
+                for k in range(1, probs.shape[1])
+            ]
+            self.categorical.append((j, _scalar_or(miss), thr))
+
+        self.continuous = []
+        for j in range(len(t.continuous)):
+            miss = t.cont_missing[j]
             prm = t.cont_params[j]
             if t.cont_dist[j] == "normal":
-                lo_b, hi_b = t.cont_bounds[j]
-                mu, sd = prm["mean"][cell], prm["sd"][cell]
-                a, bnd = ndtr((lo_b - mu) / sd), ndtr((hi_b - mu) / sd)
-                # inverse-CDF sampling of the normal truncated to the contract range
-                x = np.clip(mu + sd * ndtri(a + w[j] * (bnd - a)), lo_b, hi_b)
+                lo, hi = t.cont_bounds[j]
+                mu, sd = prm["mean"], prm["sd"]
+                a = ndtr((lo - mu) / sd)
+                w = ndtr((hi - mu) / sd) - a
+                self.continuous.append(
+                    (j, "normal", _scalar_or(miss), (_scalar_or(mu), _scalar_or(sd), _scalar_or(a), _scalar_or(w), lo, hi))
+                )
             else:
-                med, gsd, zero = prm["median"][cell], prm["gsd"][cell], prm["zero"][cell]
-                x = med * np.exp(np.log(gsd) * ndtri(w[j]))
-                vj = (u[j] - mj) / np.where(mj < 1, 1 - mj, 1.0)
-                x = np.where(vj < zero, 0.0, x)
-            cont_vals[j] = np.where(u[j] < mj, np.nan, x)
-        sl = slice(lo - b0, hi - b0)
-        osl = slice(lo - start, hi - start)
-        out_bin[:, osl] = vals[:, sl]
-        out_bin_mask[:, osl] = is_na[:, sl]
-        out_cat[:, osl] = cat_vals[:, sl]
-        out_cont[:, osl] = cont_vals[:, sl]
-        out_cell[osl] = cell[sl]
-    return _assemble(kb, cols, out_bin, out_bin_mask, out_cat, out_cont, out_cell, latent)
+                zero = _scalar_or(_upper(miss, prm["zero"]))
+                self.continuous.append(
+                    (j, "lognormal", _scalar_or(miss), (_scalar_or(np.log(prm["median"])), _scalar_or(np.log(prm["gsd"])), zero))
+                )
+
+    def cells(self, cls: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The cell of each patient given its class and a uniform (inverse CDF within the class)."""
+        return self.cell_lookup(cls, u)
+
+
+class _InverseCDF:
+    """Exact inverse-CDF lookup in one of several discrete distributions.
+
+    Row ``r`` maps a uniform ``u`` to ``values[r][min(searchsorted(cdf[r], u, 'right'), n - 1)]``.
+    A guide table over ``BINS`` equal bins of [0, 1) answers every bin that no CDF step falls
+    inside; only uniforms in the few other bins need the binary search.
+    """
+
+    BINS = 1 << 12
+
+    def __init__(self, cdfs, values):
+        M = self.BINS
+        self.cdfs = [np.asarray(c, dtype=float) for c in cdfs]
+        self.values = [np.asarray(v, dtype=np.intp) for v in values]
+        top = max([int(v.max()) for v in self.values if len(v)] + [0])
+        dtype = np.int16 if top < np.iinfo(np.int16).max else np.int64
+        lo = np.arange(M) / M
+        hi = (np.arange(M) + 1) / M
+        table = np.full((len(self.cdfs), M), -1, dtype=dtype)
+        for r, (cdf, vals) in enumerate(zip(self.cdfs, self.values)):
+            if len(cdf) == 0:
+                continue
+            at_lo = np.searchsorted(cdf, lo, side="right")  # steps <= lo
+            below_hi = np.searchsorted(cdf, hi, side="left")  # steps < hi
+            table[r] = np.where(at_lo == below_hi, vals[np.minimum(at_lo, len(cdf) - 1)], -1)
+        self.table = table.ravel()
+
+    def __call__(self, row, u: np.ndarray) -> np.ndarray:
+        key = (u * self.BINS).astype(np.intp)  # exact: BINS is a power of two, u < 1
+        if row is not None:
+            key += np.asarray(row, dtype=np.intp) * self.BINS
+        out = self.table.take(key, mode="wrap").astype(np.intp)
+        miss = np.flatnonzero(out < 0)
+        if len(miss):
+            rows = np.zeros(len(miss), dtype=np.intp) if row is None else row[miss]
+            for r in np.unique(rows):
+                sel = miss[rows == r]
+                pos = np.searchsorted(self.cdfs[r], u[sel], side="right")
+                np.minimum(pos, len(self.cdfs[r]) - 1, out=pos)
+                out[sel] = self.values[r][pos]
+        return out
+
+
+def _gather(table, cell: np.ndarray, out: np.ndarray):
+    """table[cell] into out, or the scalar itself."""
+    if isinstance(table, float):
+        return table
+    return np.take(table, cell, out=out, mode="wrap")  # cell is always in range
+
+
+def _generate(kb: Knowledge, entropy: int, prev, labels, start: int, stop: int, latent: bool) -> pd.DataFrame:
+    t = kb.cells
+    plan = _Plan(kb)
+    C = plan.n_cells
+    m = stop - start
+    n_bin, n_cat, n_cont = len(t.binary), len(t.categorical), len(t.continuous)
+    # outputs, one contiguous row per column; the frame wraps these rows without copying
+    out_val = np.empty((n_bin, m), dtype=np.int8)
+    out_na = np.empty((n_bin, m), dtype=bool)
+    out_cat = np.empty((n_cat, m), dtype=np.int8)
+    out_cont = np.empty((n_cont, m))
+    out_class = np.empty(m, dtype=np.int8)
+    out_cell = np.empty(m, dtype=plan.cell_dtype) if latent else None
+
+    class_lookup = None if prev is None else _InverseCDF([np.cumsum(prev)], [np.arange(len(prev))])
+    all_positive = prev is None or bool((prev > 0).all())
+    S = BLOCK_SIZE
+    u = np.empty(S)  # the uniform of the current column, for the whole block
+    w = np.empty(S)  # the value draw of a continuous column
+    g1, g2 = np.empty(S), np.empty(S)  # gathered thresholds / parameters
+    t1 = np.empty(S, dtype=bool)
+    i1 = np.empty(S, dtype=np.int8)
+
+    first, last = start // S, (stop - 1) // S if stop > start else start // S - 1
+    for b in range(first, last + 1):
+        b0 = b * S
+        lo, hi = max(start, b0), min(stop, b0 + S)
+        s0, s1 = lo - b0, hi - b0  # rows of the block that are returned
+        o0, o1 = lo - start, hi - start  # where they go in the output
+        r = s1 - s0
+        us, ws, h1, h2, tb, state = u[s0:s1], w[s0:s1], g1[:r], g2[:r], t1[:r], i1[:r]
+        rng = _rng(entropy, _FEATURE_STREAM, b)
+
+        # class and cell
+        if labels is None:
+            cls = class_lookup(None, _rng(entropy, _LABEL_STREAM, b).random(S)[s0:s1])
+            if not all_positive:
+                # a class with zero prevalence can never be drawn even at the edge of a float
+                cls = _skip_zero(cls, prev)
+        else:
+            cls = labels[lo:hi]
+        rng.random(S, out=u)
+        cell = plan.cells(cls, us)
+        np.take(plan.cell_class, cell, out=out_class[o0:o1])
+        if out_cell is not None:
+            out_cell[o0:o1] = cell
+
+        # binary
+        latents = {}
+        for j, miss, one, lat, par in plan.binary:
+            rng.random(S, out=u)
+            na, val = out_na[j, o0:o1], out_val[j, o0:o1]
+            np.less(us, _gather(miss, cell, h1), out=na)
+            if par < 0:
+                thr = _gather(one, cell, h2)
+            else:
+                idx = cell + C * latents[par]
+                thr = np.take(one, idx, out=h2, mode="wrap")
+            np.less(us, thr, out=tb)
+            np.not_equal(tb, na, out=val)  # 1 where present and below the value threshold
+            if lat is not None:
+                lv = np.less(us, _gather(lat, cell, h1))
+                np.logical_or(lv, val, out=lv)
+                latents[j] = lv
+
+        # categorical
+        for j, miss, thrs in plan.categorical:
+            rng.random(S, out=u)
+            code = out_cat[j, o0:o1]
+            np.greater_equal(us, _gather(thrs[0], cell, h1), out=code)
+            for thr in thrs[1:]:
+                np.greater_equal(us, _gather(thr, cell, h1), out=tb)
+                code += tb
+            np.less(us, _gather(miss, cell, h1), out=tb)
+            code -= tb
+
+        # continuous
+        for j, dist, miss, prm in plan.continuous:
+            rng.random(S, out=u)
+            x = out_cont[j, o0:o1]
+            if dist == "normal":
+                mu, sd, a, width, lo_b, hi_b = prm
+                rng.random(S, out=w)
+                # inverse-CDF sampling of the normal truncated to the contract range
+                q = np.multiply(ws, _gather(width, cell, h1), out=h1)
+                np.add(q, _gather(a, cell, h2), out=q)
+                np.clip(q, _Q_LO, _Q_HI, out=q)
+                ndtri(q, out=q)
+                np.multiply(q, _gather(sd, cell, h2), out=q)
+                np.add(q, _gather(mu, cell, h2), out=x)
+                if np.isfinite(lo_b) or np.isfinite(hi_b):
+                    np.clip(x, lo_b, hi_b, out=x)
+                np.less(us, _gather(miss, cell, h1), out=state)
+                state *= 2  # 0: observed, 2: NA
+            else:
+                logmed, loggsd, zero = prm
+                rng.standard_normal(S, out=w)
+                z = np.multiply(ws, _gather(loggsd, cell, h1), out=h1)
+                np.add(z, _gather(logmed, cell, h2), out=z)
+                np.exp(z, out=x)
+                np.less(us, _gather(zero, cell, h1), out=state)  # 1: zero, 2: NA
+                np.less(us, _gather(miss, cell, h1), out=tb)
+                state += tb
+            # x * 1 = x, x * 0 = 0 and x * NaN = NaN: exact and without masked writes
+            np.multiply(x, _FACTOR.take(state, mode="wrap", out=h1), out=x)
+
+    return _assemble(kb, out_val, out_na, out_cat, out_cont, out_class, out_cell, start)
 
 
 def _skip_zero(cls: np.ndarray, prev: np.ndarray) -> np.ndarray:
@@ -285,29 +470,23 @@ def _skip_zero(cls: np.ndarray, prev: np.ndarray) -> np.ndarray:
     return cls
 
 
-def _binary_order(t) -> list[int]:
-    roots = [j for j in range(len(t.binary)) if t.parent[j] < 0]
-    return roots + [j for j in range(len(t.binary)) if t.parent[j] >= 0]
-
-
-def _assemble(kb, cols, out_bin, out_bin_mask, out_cat, out_cont, out_cell, latent) -> pd.DataFrame:
+def _assemble(kb, out_val, out_na, out_cat, out_cont, out_class, out_cell, start: int = 0) -> pd.DataFrame:
     t = kb.cells
     data = {}
     bpos = {c: i for i, c in enumerate(t.binary)}
     cpos = {c: i for i, c in enumerate(t.categorical)}
     npos = {c: i for i, c in enumerate(t.continuous)}
-    for col in cols:
+    for col in kb.column_names:
         if col in bpos:
             j = bpos[col]
-            data[col] = pd.arrays.IntegerArray(out_bin[j], out_bin_mask[j])
+            data[col] = pd.arrays.IntegerArray(out_val[j], out_na[j])
         elif col in cpos:
             j = cpos[col]
             data[col] = pd.Categorical.from_codes(out_cat[j], categories=list(t.cat_levels[j]))
         else:
             data[col] = out_cont[npos[col]]
-    cell_class = t.cell_class[out_cell]
-    data["calcification_type"] = pd.Categorical.from_codes(cell_class, categories=list(kb.class_names))
-    if latent:
+    data["calcification_type"] = pd.Categorical.from_codes(out_class, categories=list(kb.class_names))
+    if out_cell is not None:
         factor_names = []
         for cls in kb.classes.values():
             for f in cls.factors:
@@ -317,7 +496,10 @@ def _assemble(kb, cols, out_bin, out_bin_mask, out_cat, out_cont, out_cell, late
             levels = sorted({lv[fname] for lv in t.cell_levels if fname in lv})
             code_of_cell = np.array([levels.index(lv[fname]) if fname in lv else -1 for lv in t.cell_levels], dtype=np.int8)
             data[LATENT_PREFIX + fname] = pd.Categorical.from_codes(code_of_cell[out_cell], categories=levels)
-    return pd.DataFrame(data, copy=False)
+    # rows are labelled by their position in the cohort, as whole.iloc[start:stop] is; pandas >= 2
+    # keeps each array as given (no consolidation into a 2-D block) with copy=False
+    index = pd.RangeIndex(start, start + len(out_class))
+    return pd.DataFrame(data, index=index, copy=False)
 
 
 assert tuple(CLASSES) == ("dystrophic", "metastatic", "dpo_nodular", "dpo_dendriform", "pam")
