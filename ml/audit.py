@@ -248,7 +248,7 @@ def audit_clues(
     explanation=None,
     max_patients: int | None = 20_000,
     random_state=0,
-    centred: bool = False,
+    centred: bool = True,
 ) -> ClueAudit:
     """Check that the model's SHAP values move with the review's clues as the review says.
 
@@ -272,7 +272,8 @@ def audit_clues(
         are defined only up to a shift shared by all classes, so a raw per-class SHAP value
         mixes what a finding does to the odds of that class against the others with what it
         does to every class alike; the centred values keep only the former (they are on the
-        scale of :func:`data_gen.weight_of_evidence`). The default audits the raw values.
+        scale of :func:`data_gen.weight_of_evidence`), so they are the default; ``centred=False``
+        audits the raw values.
 
     Returns
     -------

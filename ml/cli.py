@@ -499,5 +499,11 @@ def _run_dictionary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# the model's subcommands live in their own module; registering them here (not by import side
+# effect there) keeps one COMMANDS registry even when this module runs as ``python -m ml.cli``
+from .cli_model import register as _register_model_commands  # noqa: E402
+
+_register_model_commands(command)
+
 if __name__ == "__main__":
     sys.exit(main())

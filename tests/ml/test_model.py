@@ -1,0 +1,84 @@
+"""The classifier: encoding, training determinism, prediction, prevalence adjustment."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data_gen import ContractError, generate_cohort, load_knowledge, oracle_proba
+from ml import Encoder, adjust_prevalence, train
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return train(generate_cohort(20_000, random_state=21), random_state=3, max_iter=60)
+
+
+def test_encoder_keeps_nan_and_sums_back_to_contract_columns(kb):
+    enc = Encoder(kb)
+    df = generate_cohort(500, random_state=2)
+    X = enc.transform(df)
+    assert X.shape == (500, len(enc.feature_names))
+    zone = [i for i, s in enumerate(enc.sources) if s == "zone"]
+    assert len(zone) == 3
+    recorded = df["zone"].notna().to_numpy()
+    # one indicator per level, exactly one set when recorded, all NaN when not
+    assert (X[recorded][:, zone].sum(axis=1) == 1).all()
+    assert np.isnan(X[~recorded][:, zone]).all()
+    M = enc.source_matrix()
+    assert M.shape == (len(enc.feature_names), 52) and (M.sum(axis=1) == 1).all()
+    sex = enc.feature_names.index("sex=male")
+    np.testing.assert_array_equal(X[:, sex], np.where(df["sex"].isna(), np.nan, df["sex"] == "male"))
+
+
+def test_training_is_deterministic_for_a_seed():
+    cohort = generate_cohort(8_000, random_state=5)
+    a = train(cohort, random_state=1, max_iter=30)
+    b = train(cohort, random_state=1, max_iter=30)
+    test = generate_cohort(2_000, random_state=6)
+    np.testing.assert_array_equal(a.predict_proba(test).to_numpy(), b.predict_proba(test).to_numpy())
+
+
+def test_predict_proba_frame_and_predict(small_model):
+    test = generate_cohort(1_000, random_state=7)
+    p = small_model.predict_proba(test)
+    assert list(p.columns) == list(small_model.classes_)
+    assert p.index.equals(test.index)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-12)
+    pred = small_model.predict(test)
+    assert (pred.astype(str).to_numpy() == p.idxmax(axis=1).to_numpy()).all()
+    # on held-out patients a trained model is far above the majority rate (0.45)
+    assert (pred.astype(str) == test["calcification_type"].astype(str)).mean() > 0.9
+
+
+def test_input_is_checked_before_prediction(small_model):
+    test = generate_cohort(10, random_state=8).astype(object)
+    test.loc[4, "zone"] = "middle"
+    with pytest.raises(ContractError, match="zone.*middle.*upper / lower / diffuse"):
+        small_model.predict_proba(test)
+    with pytest.raises(ContractError, match="missing contract column"):
+        small_model.predict_proba(test.drop(columns=["age_years"]))
+
+
+def test_all_empty_patient_gets_a_distribution(small_model, kb):
+    empty = pd.DataFrame({c: [np.nan] for c in kb.column_names})
+    p = small_model.predict_proba(empty).to_numpy()
+    assert np.isfinite(p).all() and abs(p.sum() - 1) < 1e-12
+
+
+def test_adjust_prevalence_is_bayes_rule():
+    p = np.array([[0.5, 0.3, 0.2]])
+    old = np.array([0.5, 0.25, 0.25])
+    new = np.array([0.2, 0.6, 0.2])
+    q = adjust_prevalence(p, old, new)
+    expected = p * new / old
+    np.testing.assert_allclose(q, expected / expected.sum(), atol=1e-15)
+    np.testing.assert_allclose(adjust_prevalence(p, old, old), p)
+
+
+def test_training_refuses_latent_columns_and_missing_classes():
+    cohort = generate_cohort(2_000, random_state=9, latent=True)
+    with pytest.raises(ContractError, match="unknown column"):
+        train(cohort, max_iter=5)
+    only_two = generate_cohort(counts={"dystrophic": 500, "pam": 500}, random_state=1)
+    with pytest.raises(ValueError, match="no patients of class"):
+        train(only_two, max_iter=5)
