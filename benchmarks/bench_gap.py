@@ -1,0 +1,73 @@
+"""The shipped model's gap to the oracle, with paired-bootstrap CIs, and the learning curve.
+
+Prints (issue 4, "The gap to the oracle"):
+
+* on a fresh cohort (default 100,000 patients, seed 424242 — not a seed used in training or
+  validation), the model's and the oracle's accuracy and log loss, and the gaps (oracle minus
+  model accuracy in percentage points, model minus oracle log loss in nats) with 95% CIs from
+  a paired bootstrap over patients; targets: <= 0.5 pp and <= 0.02 nats (limits 1.0 / 0.03);
+* with ``--learning-curve``, model vs oracle accuracy and log loss for training sizes
+  1k ... 200k (the shipped configuration, each trained afresh) on one fixed test cohort.
+
+Usage::
+
+    python benchmarks/bench_gap.py [--model PATH] [--n 100000] [--seed 424242] [--learning-curve]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from data_gen import generate_cohort, oracle_proba  # noqa: E402
+from ml import load_model  # noqa: E402
+from ml.evaluate import learning_curve, paired_bootstrap_gap  # noqa: E402
+
+SIZES = (1_000, 3_000, 10_000, 30_000, 100_000, 200_000)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="model file (default: the shipped model)")
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--seed", type=int, default=424242)
+    ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--learning-curve", action="store_true")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated training sizes")
+    args = ap.parse_args(argv)
+
+    model = load_model(args.model)
+    meta = model.metadata
+    print(f"model: {model!r}; training seed {meta['train_seed']}, n {meta['train_n']:,}")
+    t0 = time.perf_counter()
+    cohort = generate_cohort(args.n, random_state=args.seed)
+    y = cohort["calcification_type"].astype(str).to_numpy()
+    pm = model.predict_proba(cohort)
+    po = oracle_proba(cohort)
+    gap = paired_bootstrap_gap(y, pm, po, n_boot=args.bootstrap, random_state=0)
+    print(f"fresh cohort: n={args.n:,}, seed={args.seed} ({time.perf_counter() - t0:.1f} s)")
+    print(f"{'':24s}{'model':>10s}{'oracle':>10s}")
+    print(f"{'accuracy':24s}{gap['model_accuracy']:10.4f}{gap['oracle_accuracy']:10.4f}")
+    print(f"{'log loss (nats)':24s}{gap['model_log_loss']:10.4f}{gap['oracle_log_loss']:10.4f}")
+    lo, hi = gap["accuracy_gap_pp_ci"]
+    print(f"accuracy gap (oracle - model): {gap['accuracy_gap_pp']:.3f} pp  95% CI [{lo:.3f}, {hi:.3f}]  (target <= 0.5, limit 1.0)")
+    lo, hi = gap["log_loss_gap_ci"]
+    print(f"log-loss gap (model - oracle): {gap['log_loss_gap']:.4f} nats 95% CI [{lo:.4f}, {hi:.4f}]  (target <= 0.02, limit 0.03)")
+    print(f"paired bootstrap over patients, {args.bootstrap} resamples")
+
+    if args.learning_curve:
+        sizes = tuple(int(s) for s in args.sizes.split(","))
+        print(f"\nlearning curve (shipped configuration; test cohort n={args.n:,}, seed={args.seed})")
+        curve = learning_curve(sizes, test_n=args.n, test_seed=args.seed, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        print(curve.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
