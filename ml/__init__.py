@@ -44,3 +44,24 @@ __all__ += [
 from .audit import ClueAudit, attribution_agreement, audit_clues, oracle_agreement, top_reasons
 
 __all__ += ["ClueAudit", "attribution_agreement", "audit_clues", "oracle_agreement", "top_reasons"]
+from .reasons import ClassReasons, Differential, PatientExplanation, Reason, explain_patients, render_text
+
+# ml.reasons.top_reasons(model, df, class_name) stays in its module: ml.top_reasons is the audit's
+__all__ += ["ClassReasons", "Differential", "PatientExplanation", "Reason", "explain_patients", "render_text"]
+from .plots import (
+    audit_heatmap_png,
+    class_summary_pngs,
+    confusion_png,
+    learning_curve_png,
+    reliability_png,
+    waterfall_png,
+)
+
+__all__ += [
+    "audit_heatmap_png",
+    "class_summary_pngs",
+    "confusion_png",
+    "learning_curve_png",
+    "reliability_png",
+    "waterfall_png",
+]

@@ -499,6 +499,62 @@ def _run_dictionary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------------------------
+# pulmocalc explain
+# --------------------------------------------------------------------------------------------
+def _explain_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("patients", metavar="PATIENTS", help="CSV or Parquet file of patients in the input contract")
+    p.add_argument("--model", metavar="PATH", help="model file (default: the shipped model)")
+    p.add_argument("--top", type=_int_at_least(1), default=3, help="classes explained per patient, most probable first (default 3)")
+    p.add_argument("--reasons", type=_int_at_least(0), default=5, help="findings listed for and against each class (default 5)")
+    p.add_argument("--prevalence", metavar="SPEC", help="class mix of the setting, e.g. metastatic=0.6,dystrophic=0.2,...")
+    p.add_argument("--id-column", metavar="COL", help="a column identifying patients")
+    p.add_argument("--plot", metavar="DIR", help="write a waterfall PNG of the top class's reasons per patient to DIR")
+    p.add_argument("--json", metavar="FILE", help="also write the explanations as JSON")
+    _add_knowledge_argument(p)
+
+
+@command("explain", help="print each patient's differential with the findings for and against, in plain words",
+         arguments=_explain_arguments)
+def _run_explain(args: argparse.Namespace) -> int:
+    import json
+    import re
+
+    from data_gen import read_patients
+
+    from .artifacts import load_model
+    from .reasons import DISCLAIMER, explain_patients, render_text
+
+    model = load_model(args.model, knowledge=args.knowledge)
+    kb = model.knowledge
+    prevalence = None
+    if args.prevalence is not None:
+        prevalence = parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)
+    patients = read_patients(args.patients, knowledge=kb, id_column=args.id_column)
+    explanations = explain_patients(model, patients, top=args.top, n_reasons=args.reasons, prevalence=prevalence)
+    sys.stdout.write(render_text(explanations))
+    if args.json is not None:
+        doc = {"disclaimer": DISCLAIMER, "patients": [e.to_dict() for e in explanations]}
+        Path(args.json).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"{PROG}: wrote {args.json}", file=sys.stderr)
+    if args.plot is not None:
+        from .explain import explain
+        from .plots import waterfall_png
+
+        out_dir = Path(args.plot)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ex = explain(model, patients)
+        used: set[str] = set()
+        for i, e in enumerate(explanations):
+            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", e.patient_id).strip("._") or f"patient_{i}"
+            if stem in used:
+                stem = f"{stem}_{i}"
+            used.add(stem)
+            waterfall_png(model, ex[i], e.top_class, out_dir / f"{stem}.png", prevalence=prevalence, patient_id=e.patient_id)
+        print(f"{PROG}: wrote {len(explanations)} waterfall PNG(s) to {out_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
 # the model's subcommands live in their own module; registering them here (not by import side
 # effect there) keeps one COMMANDS registry even when this module runs as ``python -m ml.cli``
 from .cli_model import register as _register_model_commands  # noqa: E402
