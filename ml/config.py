@@ -32,6 +32,7 @@ BOOSTER_PARAMS = MappingProxyType(
         "learning_rate": 0.3,
         "max_iter": 1000,
         "max_leaf_nodes": 7,
+        "max_depth": None,
         "min_samples_leaf": 200,
         "l2_regularization": 1.0,
         "max_bins": 255,
