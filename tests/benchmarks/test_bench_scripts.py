@@ -1,0 +1,32 @@
+"""Smoke tests: the ground-truth, gap and explain benchmarks run and print their figures
+(they check that the scripts work, never their speed)."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+BENCH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _run(script, *args):
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=600, env=ENV)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_bench_ground_truth_prints_the_agreement():
+    out = _run("bench_ground_truth.py", "--n", "30", "--permutations", "2")
+    assert "residual share" in out and "weight of evidence vs oracle_shapley: median Spearman" in out
+
+
+def test_bench_gap_prints_both_gaps_with_cis():
+    out = _run("bench_gap.py", "--n", "3000", "--bootstrap", "50")
+    assert "accuracy gap (oracle - model):" in out and "95% CI" in out
+    assert "log-loss gap (model - oracle):" in out
+
+
+def test_bench_explain_prints_rows_per_second():
+    out = _run("bench_explain.py", "--n", "400", "--repeat", "1")
+    assert "rows/s" in out and "speed-up with" in out
