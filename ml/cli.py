@@ -560,6 +560,9 @@ def _run_explain(args: argparse.Namespace) -> int:
 from .cli_model import register as _register_model_commands  # noqa: E402
 
 _register_model_commands(command)
+from .cli_report import register as _register_report_commands  # noqa: E402
+
+_register_report_commands(command)
 
 if __name__ == "__main__":
     sys.exit(main())
