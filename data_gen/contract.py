@@ -12,6 +12,7 @@ column empty. Binary columns accept 0/1, booleans and the text "true"/"false"/"0
 
 from __future__ import annotations
 
+import decimal
 import difflib
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,9 @@ __all__ = [
 
 LABEL = "calcification_type"
 _MAX_SHOWN = 5
+_MAX_NAME = 60
+_NOT_RECORDED = "or empty for not recorded"
+_BINARY_ALLOWED = f"0 or 1 (also true/false), {_NOT_RECORDED}"
 _BINARY_TEXT = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "true": 1, "false": 0}
 
 
@@ -52,8 +56,17 @@ def _show(values) -> str:
 
 def _plain(v):
     if isinstance(v, np.generic):
-        return v.item()
+        v = v.item()
+    # 130.0 read from a CSV is shown as the 130 the user typed; 0.5 stays 0.5
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
+        return int(v)
     return v
+
+
+def _name(c) -> str:
+    """A column name for a message, cut short when it is very long (e.g. a whole ;-separated header)."""
+    text = repr(str(c))
+    return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 4] + "...'"
 
 
 def _rows(index: pd.Index, mask: np.ndarray) -> str:
@@ -123,35 +136,38 @@ def validate_frame(
         raise ValueError(f"extra must be 'error' or 'ignore', got {extra!r}")
     if df.shape[1] == 0:
         raise ContractError("empty input: no columns; expected the contract's columns, e.g. " + ", ".join(kb.column_names[:3]) + ", ...")
+    if isinstance(df.columns, pd.MultiIndex):
+        raise ContractError("the columns have several levels (a MultiIndex); expected one flat header of contract column names")
     names = [str(c) for c in df.columns]
     dup = sorted({c for c in names if names.count(c) > 1})
     if dup:
-        raise ContractError(f"duplicated column(s) {dup}; each contract column must appear once")
-    missing = [c for c in kb.column_names if c not in names]
-    if missing:
-        raise ContractError(
-            f"missing contract column(s) {missing[:10]}{' and more' if len(missing) > 10 else ''}; "
-            "every contract column must be present (leave cells empty for 'not recorded')"
-        )
+        raise ContractError(f"{_duplicated(dup)}; each column must appear once")
     allowed_extra = {LABEL} if label != "forbidden" else set()
     if id_column is not None:
         if id_column not in names:
-            raise ContractError(f"id column {id_column!r} is not in the input; its columns are {names[:10]}...")
+            raise ContractError(
+                f"id column {id_column!r} is not in the input; its columns are "
+                f"{', '.join(_name(c) for c in names[:5])}{' and more' if len(names) > 5 else ''}"
+            )
         allowed_extra.add(id_column)
     unknown = [c for c in names if c not in kb.columns and c not in allowed_extra]
-    if unknown and extra == "error":
-        hints = []
-        for c in unknown[:5]:
-            close = difflib.get_close_matches(c, list(kb.column_names) + [LABEL], n=1)
-            hints.append(f"{c!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    missing = [c for c in kb.column_names if c not in names]
+    if missing:
+        shown = ", ".join(repr(c) for c in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
         raise ContractError(
-            f"unknown column(s) {', '.join(hints)}{' and more' if len(unknown) > 5 else ''}; "
-            "the contract's columns are listed in docs/data-dictionary.md (declare an identifier with id_column / --id-column)"
+            f"missing contract column{'s' if len(missing) > 1 else ''} {shown}; every contract column must be "
+            f"present, in any order (leave its cells empty for 'not recorded'){_unknown_note(names, unknown, kb)}"
+        )
+    if unknown and extra == "error":
+        label_note = f", the label {LABEL!r}" if label != "forbidden" else ""
+        raise ContractError(
+            f"unknown column{'s' if len(unknown) > 1 else ''} {_hints(unknown, kb)}; allowed: the contract's columns "
+            f"(docs/data-dictionary.md){label_note} and one identifier column declared with id_column= / --id-column"
         )
     if label == "required" and LABEL not in names:
         raise ContractError(f"the label column {LABEL!r} is required here (one of {list(kb.class_names)})")
     if len(df) == 0:
-        raise ContractError("no patients: the input has a header but no rows")
+        raise ContractError("no patients: the input has a header but no rows; at least one patient (row) is needed")
 
     index = pd.Index(df[id_column]) if id_column is not None else df.index
     out = {}
@@ -173,35 +189,63 @@ def validate_frame(
     return result
 
 
+def _duplicated(dup: list[str]) -> str:
+    return f"duplicated column{'s' if len(dup) > 1 else ''} " + ", ".join(_name(c) for c in dup)
+
+
+def _hints(unknown: list[str], kb: Knowledge) -> str:
+    known = list(kb.column_names) + [LABEL]
+    hints = []
+    for c in unknown[:5]:
+        close = difflib.get_close_matches(c, known, n=1) or [k for k in known if len(c) >= 3 and k.startswith(c.lower())][:1]
+        hints.append(_name(c) + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return ", ".join(hints) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+
+
+def _unknown_note(names: list[str], unknown: list[str], kb: Knowledge) -> str:
+    if len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|")):
+        return f"; the header is one column {_name(names[0])}: is the file separated by commas?"
+    if unknown:
+        return f"; the input has unknown column{'s' if len(unknown) > 1 else ''} {_hints(unknown, kb)}"
+    return ""
+
+
 def canonical_frame(df: pd.DataFrame, knowledge=None) -> pd.DataFrame:
     """:func:`validate_frame` for trusted internal frames: extra columns are left out."""
     return validate_frame(df, knowledge=knowledge, extra="ignore")
 
 
+def _real_dtype(dtype) -> bool:
+    """Booleans, integers and floats (numpy, nullable, sparse or Arrow); not complex, not categorical."""
+    if pd.api.types.is_bool_dtype(dtype):
+        return True
+    if isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(dtype):
+        return False
+    if isinstance(dtype, pd.SparseDtype):
+        dtype = dtype.subtype
+    return np.dtype(getattr(dtype, "numpy_dtype", dtype)).kind in "biuf"
+
+
 def _binary(col: str, s: pd.Series, index: pd.Index) -> pd.arrays.IntegerArray:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        s = s.astype(object)
-    if pd.api.types.is_bool_dtype(s.dtype):
-        vals = s.to_numpy(dtype=float, na_value=np.nan)
-    elif pd.api.types.is_numeric_dtype(s.dtype):
+    if _real_dtype(s.dtype):
         vals = s.to_numpy(dtype=float, na_value=np.nan)
     else:
-        obj = s.to_numpy(dtype=object)
-        # object columns only: text a CSV reader could not type, or mixed Python values
+        obj = s.astype(object).to_numpy()
+        # text a CSV reader could not type, mixed Python values, complex numbers, dates...
         vals = _BINARY_FROM_OBJECT(obj).astype(float)
         bad = np.isinf(vals)
         if bad.any():
-            _fail(col, index, bad, obj[bad], "0, 1, true, false or empty (not recorded)")
+            _fail(col, index, bad, obj[bad], _BINARY_ALLOWED)
     bad = ~np.isnan(vals) & (vals != 0) & (vals != 1)
     if bad.any():
-        _fail(col, index, bad, vals[bad], "0 or 1 (or true/false), or empty for not recorded")
+        _fail(col, index, bad, vals[bad], _BINARY_ALLOWED)
     na = np.isnan(vals)
     return pd.arrays.IntegerArray(np.where(na, 0, vals).astype(np.int8), na)
 
 
 def _binary_value(v) -> float:
     """0/1 for an accepted binary value, NaN for not recorded, inf for anything else."""
-    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, (float, np.floating)) and np.isnan(v)):
         return np.nan
     if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
         return float(v) if v in (0, 1) else np.inf
@@ -218,27 +262,49 @@ def _categorical(col: str, s: pd.Series, index: pd.Index, levels) -> pd.Categori
     levels = list(levels)
     if isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == levels:
         return pd.Categorical(s)
-    obj = s.astype(object)
-    cat = pd.Categorical(obj, categories=levels)
-    bad = np.asarray(cat.isna() & obj.notna().to_numpy())
+    obj = s.astype(object).to_numpy()
+    try:
+        codes = pd.Index(levels).get_indexer(obj)  # -1: not recorded, or not a level
+    except TypeError:  # unhashable cells (lists, dicts): none of them is a level
+        codes = np.array([levels.index(v) if isinstance(v, str) and v in levels else -1 for v in obj])
+    bad = (codes < 0) & ~_is_na(obj)
     if bad.any():
-        _fail(col, index, bad, obj.to_numpy()[bad], " / ".join(levels) + ", or empty for not recorded")
-    return cat
+        # a blank cell (only spaces) is empty, as it is in binary and continuous columns
+        bad &= ~np.array([isinstance(v, str) and v.strip() == "" for v in obj], dtype=bool)
+    if bad.any():
+        _fail(col, index, bad, obj[bad], " / ".join(levels) + f", {_NOT_RECORDED}")
+    return pd.Categorical.from_codes(codes, categories=levels)
+
+
+def _is_na(obj: np.ndarray) -> np.ndarray:
+    """Element-wise "not recorded" of an object array (None, NaN, pd.NA, NaT)."""
+    return np.asarray(pd.isna(obj), dtype=bool)
+
+
+def _real_or_text(v) -> bool:
+    return isinstance(v, (str, int, float, np.integer, np.floating, decimal.Decimal)) and not isinstance(v, (bool, np.bool_))
 
 
 def _continuous(col: str, s: pd.Series, index: pd.Index, spec) -> np.ndarray:
+    allowed = f"a number ({_range_text(spec)}), {_NOT_RECORDED}"
     if pd.api.types.is_bool_dtype(s.dtype):
-        _fail(col, index, np.ones(len(s), dtype=bool), s.to_numpy(), "a number")
-    if pd.api.types.is_numeric_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+        bad = ~s.isna().to_numpy()
+        if bad.any():
+            _fail(col, index, bad, s.to_numpy()[bad], allowed)
+        vals = np.full(len(s), np.nan)
+    elif _real_dtype(s.dtype):
         vals = s.to_numpy(dtype=float, na_value=np.nan)
     else:
         obj = s.astype(object).to_numpy()
-        conv = pd.to_numeric(pd.Series(obj), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        blank = np.array([isinstance(v, str) and v.strip() == "" for v in obj])
-        bad = np.isnan(conv) & ~pd.isna(obj) & ~blank
-        bad |= np.array([isinstance(v, (bool, np.bool_)) for v in obj])
+        na = _is_na(obj)
+        # only text and real numbers are converted; booleans, bytes, complex numbers, dates... are not numbers here
+        kind_ok = np.fromiter((_real_or_text(v) for v in obj), dtype=bool, count=len(obj)) | na
+        conv = pd.to_numeric(pd.Series(np.where(kind_ok, obj, None), dtype=object), errors="coerce")
+        conv = conv.to_numpy(dtype=float, na_value=np.nan)
+        blank = np.array([isinstance(v, str) and v.strip() == "" for v in obj], dtype=bool)
+        bad = ~kind_ok | (np.isnan(conv) & ~na & ~blank)
         if bad.any():
-            _fail(col, index, bad, obj[bad], f"a number ({_range_text(spec)}), or empty for not recorded")
+            _fail(col, index, bad, obj[bad], allowed)
         vals = conv
     finite_or_nan = np.isnan(vals) | np.isfinite(vals)
     lo_ok = np.ones(len(vals), dtype=bool)
@@ -247,7 +313,7 @@ def _continuous(col: str, s: pd.Series, index: pd.Index, spec) -> np.ndarray:
     hi_ok = np.ones(len(vals), dtype=bool) if spec.max is None else vals <= spec.max
     bad = ~np.isnan(vals) & ~(lo_ok & hi_ok & finite_or_nan)
     if bad.any():
-        _fail(col, index, bad, vals[bad], _range_text(spec))
+        _fail(col, index, bad, vals[bad], f"{_range_text(spec)}, {_NOT_RECORDED}")
     return vals
 
 
@@ -288,37 +354,48 @@ def iter_patients(
     if not path.exists():
         raise ContractError(f"no such file: {str(path)!r}")
     if path.stat().st_size == 0:
-        raise ContractError(f"empty file {str(path)!r}: no header and no patients")
+        raise _empty_file(path)
     seen = 0
     if suffix == ".csv":
         try:
             reader = pd.read_csv(path, chunksize=chunksize, na_values=[""], keep_default_na=False, low_memory=False)
-            chunks = iter(reader)
         except pd.errors.EmptyDataError:
-            raise ContractError(f"empty file {str(path)!r}: no header and no patients") from None
+            raise _empty_file(path) from None
         except pd.errors.ParserError as exc:
             raise ContractError(f"cannot parse {str(path)!r} as CSV: {exc}") from None
-        header_checked = False
-        for chunk in _safe_chunks(chunks, path):
-            if not header_checked:
-                _check_raw_header(path, kb=_kb(knowledge))
-                header_checked = True
-            chunk.index = pd.RangeIndex(seen + 1, seen + 1 + len(chunk), name="row")
-            seen += len(chunk)
-            yield validate_frame(chunk, knowledge=knowledge, id_column=id_column, label=label)
+        with reader:  # closes the file also when a chunk is refused
+            header_checked = False
+            for chunk in _safe_chunks(iter(reader), path):
+                if not header_checked:
+                    _check_raw_header(path, kb=_kb(knowledge))
+                    header_checked = True
+                chunk.index = pd.RangeIndex(seen + 1, seen + 1 + len(chunk), name="row")
+                seen += len(chunk)
+                yield validate_frame(chunk, knowledge=knowledge, id_column=id_column, label=label)
     else:
         try:
             import pyarrow.parquet as pq
         except ImportError:
             raise ContractError("reading Parquet needs pyarrow: pip install pyarrow") from None
-        pf = pq.ParquetFile(path)
-        for batch in pf.iter_batches(batch_size=chunksize):
-            chunk = batch.to_pandas()
-            chunk.index = pd.RangeIndex(seen + 1, seen + 1 + len(chunk), name="row")
-            seen += len(chunk)
-            yield validate_frame(chunk, knowledge=knowledge, id_column=id_column, label=label)
+        try:
+            pf = pq.ParquetFile(path)
+        except Exception as exc:  # pyarrow's errors for a file that is not Parquet
+            raise ContractError(f"cannot read {str(path)!r} as Parquet: {exc}") from None
+        with pf:
+            for batch in pf.iter_batches(batch_size=chunksize):
+                chunk = batch.to_pandas()
+                chunk.index = pd.RangeIndex(seen + 1, seen + 1 + len(chunk), name="row")
+                seen += len(chunk)
+                yield validate_frame(chunk, knowledge=knowledge, id_column=id_column, label=label)
     if seen == 0:
         raise ContractError(f"no patients in {str(path)!r}: it has a header but no rows")
+
+
+def _empty_file(path: Path) -> ContractError:
+    return ContractError(
+        f"empty file {str(path)!r}: no header and no patients; expected a header of the contract's columns "
+        "and one row per patient"
+    )
 
 
 def _safe_chunks(chunks, path):
@@ -328,7 +405,7 @@ def _safe_chunks(chunks, path):
         except StopIteration:
             return
         except pd.errors.EmptyDataError:
-            raise ContractError(f"empty file {str(path)!r}: no header and no patients") from None
+            raise _empty_file(path) from None
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise ContractError(f"cannot parse {str(path)!r} as CSV: {exc}") from None
         yield chunk
@@ -338,11 +415,13 @@ def _check_raw_header(path: Path, kb: Knowledge) -> None:
     """pandas renames duplicated CSV headers (``a``, ``a.1``); refuse them from the raw header."""
     import csv
 
-    with open(path, newline="", encoding="utf-8") as fh:
+    # utf-8-sig: a byte-order mark (spreadsheet exports) is not part of the first name; a
+    # malformed byte elsewhere is pandas' to report, with the file's name
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
         header = next(csv.reader(fh), [])
     dup = sorted({c for c in header if header.count(c) > 1})
     if dup:
-        raise ContractError(f"duplicated column(s) {dup} in {str(path)!r}; each contract column must appear once")
+        raise ContractError(f"{_duplicated(dup)} in the header of {str(path)!r}; each column must appear once")
 
 
 def read_patients(path: str | Path, *, knowledge=None, id_column: str | None = None, label: str = "optional") -> pd.DataFrame:

@@ -12,6 +12,17 @@ then calls joblib. The hash file guards against corrupted and modified artifacts
 guard against someone who can rewrite all three files, so load models only from sources you
 trust. The model shipped in ``models/`` is additionally pinned by its hash in
 ``ml/shipped.py``.
+
+A pickle-free export is offered as well (needs the optional ``skops`` package,
+``pip install 'pulmocalc[skops]'``)::
+
+    model.skops            the booster, written with skops.io (no pickle)
+    model.skops.json       the same metadata, plus the encoded feature names
+    model.skops.sha256     SHA-256 of both
+
+:func:`load_skops` makes the same hash and provenance checks, loads the booster with skops
+trusting only the types in :data:`SKOPS_TRUSTED_TYPES` (a file holding anything else is refused),
+and rebuilds the encoder and the classes from the knowledge base and the metadata.
 """
 
 from __future__ import annotations
@@ -26,10 +37,23 @@ import numpy as np
 
 from data_gen import load_knowledge
 
-__all__ = ["FORMAT_VERSION", "ArtifactError", "save_model", "load_model", "read_metadata", "DEFAULT_MODEL_PATH"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ArtifactError",
+    "save_model",
+    "load_model",
+    "read_metadata",
+    "DEFAULT_MODEL_PATH",
+    "export_skops",
+    "load_skops",
+    "SKOPS_TRUSTED_TYPES",
+]
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "pulmocalc-default.joblib"
+#: Types a .skops model may contain beyond those skops trusts by default (numpy, builtins and
+#: scikit-learn estimators): the booster's fitted trees. Anything else is refused.
+SKOPS_TRUSTED_TYPES = ("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",)
 
 
 class ArtifactError(ValueError):
@@ -73,12 +97,9 @@ def _versions() -> dict:
     }
 
 
-def save_model(model, path) -> Path:
-    """Write ``model`` to ``path`` (``.joblib``), its metadata and their SHA-256."""
-    p, meta_path, sha_path = _paths(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+def _metadata(model) -> dict:
     kb = model.knowledge
-    meta = {
+    return {
         "format_version": FORMAT_VERSION,
         "versions": _versions(),
         "knowledge_sha256": model.metadata["knowledge_sha256"],
@@ -90,9 +111,20 @@ def save_model(model, path) -> Path:
         "n_trees": model.n_trees,
         "intended_use": "Research and teaching on synthetic data; not a clinical device.",
     }
-    joblib.dump(model, p, compress=3)
+
+
+def _write_metadata_and_hashes(p: Path, meta_path: Path, sha_path: Path, meta: dict) -> None:
     meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True, default=_json_default) + "\n")
     sha_path.write_text(f"{_sha256(p)}  {p.name}\n{_sha256(meta_path)}  {meta_path.name}\n")
+
+
+def save_model(model, path) -> Path:
+    """Write ``model`` to ``path`` (``.joblib``), its metadata and their SHA-256."""
+    p, meta_path, sha_path = _paths(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    meta = _metadata(model)
+    joblib.dump(model, p, compress=3)
+    _write_metadata_and_hashes(p, meta_path, sha_path, meta)
     return p
 
 
@@ -142,8 +174,9 @@ def load_model(path=None, *, knowledge=None):
     Parameters
     ----------
     path : str or Path, optional
-        A ``.joblib`` file written by :meth:`CalcificationModel.save`. Defaults to the model
-        shipped in ``models/``.
+        A ``.joblib`` file written by :meth:`CalcificationModel.save` (or a ``.skops`` file
+        written by :meth:`CalcificationModel.export_skops`, loaded with :func:`load_skops`).
+        Defaults to the model shipped in ``models/``.
     knowledge : Knowledge or path, optional
         The knowledge base the model must have been trained on; defaults to the one recorded
         in the model (the shipped knowledge base unless it was trained with ``--knowledge``).
@@ -166,9 +199,23 @@ def load_model(path=None, *, knowledge=None):
     pinned = None
     if path is None:
         path, pinned = DEFAULT_MODEL_PATH, SHIPPED_SHA256
+    elif Path(path).suffix == ".skops":
+        return load_skops(path, knowledge=knowledge)
     p, meta_path, sha_path = _paths(path)
     _verify_hashes(p, meta_path, sha_path, pinned)
     meta = json.loads(meta_path.read_text())
+    knowledge, kb = _check_provenance(p, meta, knowledge)
+    model = joblib.load(p)
+    from .model import CalcificationModel
+
+    if not isinstance(model, CalcificationModel):
+        raise ArtifactError(f"{str(p)!r} does not hold a CalcificationModel")
+    model._knowledge_path = None if knowledge is None else kb.path
+    return model
+
+
+def _check_provenance(p: Path, meta: dict, knowledge):
+    """Refuse a newer format, another contract or another knowledge base; returns (knowledge, kb)."""
     fmt = meta.get("format_version")
     if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
         raise ArtifactError(
@@ -189,10 +236,102 @@ def load_model(path=None, *, knowledge=None):
             f"knowledge base in use ({kb.path.name}) is {kb.sha256[:12]}; retrain with `pulmocalc train"
             f"{'' if knowledge is None else ' --knowledge ' + str(kb.path)}` or pass the knowledge base it was trained on"
         )
-    model = joblib.load(p)
-    from .model import CalcificationModel
+    return knowledge, kb
 
-    if not isinstance(model, CalcificationModel):
-        raise ArtifactError(f"{str(p)!r} does not hold a CalcificationModel")
+
+# --------------------------------------------------------------------------------------------
+# Pickle-free export (skops)
+# --------------------------------------------------------------------------------------------
+def _skops_paths(path) -> tuple[Path, Path, Path]:
+    p = Path(path)
+    if p.suffix != ".skops":
+        raise ArtifactError(f"a skops model file must end in .skops, got {str(p)!r}")
+    return p, p.with_name(p.name + ".json"), p.with_name(p.name + ".sha256")
+
+
+def _import_skops():
+    try:
+        import skops
+        import skops.io as sio
+    except ImportError:
+        raise ArtifactError(
+            "the pickle-free .skops format needs the 'skops' package, which is not installed; "
+            "install it (pip install 'pulmocalc[skops]') or use a .joblib model"
+        ) from None
+    return skops, sio
+
+
+def export_skops(model, path) -> Path:
+    """Write ``model`` without pickle: the booster with skops, metadata and SHA-256 beside it.
+
+    Only the fitted booster is serialised (skops.io); the encoder and the class order are
+    rebuilt on loading from the knowledge base and the metadata, which records the encoded
+    feature names so that a mismatch is refused. Load with :func:`load_skops` (or
+    :func:`load_model`, which dispatches on the ``.skops`` suffix).
+    """
+    import zipfile
+
+    p, meta_path, sha_path = _skops_paths(path)
+    skops, sio = _import_skops()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    meta = _metadata(model)
+    meta["format"] = "skops"
+    meta["versions"]["skops"] = skops.__version__
+    meta["feature_names"] = list(model.encoder.feature_names)
+    meta["contents"] = "the HistGradientBoostingClassifier only (skops.io); encoder and classes rebuilt from the knowledge base"
+    sio.dump(model.booster, p, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
+    _write_metadata_and_hashes(p, meta_path, sha_path, meta)
+    return p
+
+
+def load_skops(path, *, knowledge=None):
+    """Load a model written by :meth:`CalcificationModel.export_skops`, without pickle.
+
+    The SHA-256 of the file and its metadata are verified and the provenance checked (format
+    version, input contract, knowledge base) exactly as in :func:`load_model`; then skops
+    loads the booster, trusting only :data:`SKOPS_TRUSTED_TYPES` beyond its defaults.
+
+    Raises
+    ------
+    ArtifactError
+        skops is not installed; a file is missing or modified; the format is newer; the model
+        was trained for another contract or knowledge base; the file holds types that are not
+        trusted, or not a booster matching the contract's encoding.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from .model import CalcificationModel, Encoder
+
+    p, meta_path, sha_path = _skops_paths(path)
+    _verify_hashes(p, meta_path, sha_path, None)
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != "skops":
+        raise ArtifactError(f"{str(meta_path)!r} does not describe a skops model (format {meta.get('format')!r})")
+    knowledge, kb = _check_provenance(p, meta, knowledge)
+    _, sio = _import_skops()
+    untrusted = [t for t in sio.get_untrusted_types(file=p) if t not in SKOPS_TRUSTED_TYPES]
+    if untrusted:
+        raise ArtifactError(
+            f"{str(p)!r} holds types pulmocalc does not trust ({', '.join(untrusted[:5])}); refusing to load it "
+            "(export the model again with CalcificationModel.export_skops)"
+        )
+    booster = sio.load(p, trusted=list(SKOPS_TRUSTED_TYPES))
+    encoder = Encoder(kb)
+    classes = tuple(meta.get("classes") or ())
+    if not isinstance(booster, HistGradientBoostingClassifier):
+        raise ArtifactError(f"{str(p)!r} does not hold a HistGradientBoostingClassifier")
+    if (
+        meta.get("feature_names") != list(encoder.feature_names)
+        or getattr(booster, "n_features_in_", None) != len(encoder.feature_names)
+        or classes != tuple(kb.class_names)
+        or list(getattr(booster, "classes_", [])) != list(range(len(classes)))
+    ):
+        raise ArtifactError(
+            f"{str(p)!r} does not match this pulmocalc's encoding of the contract (features or classes differ); "
+            "retrain and export it again"
+        )
+    training = dict(meta.get("training") or {})
+    training["knowledge_sha256"] = meta["knowledge_sha256"]
+    model = CalcificationModel(booster, encoder, classes, meta["train_prevalence"], training)
     model._knowledge_path = None if knowledge is None else kb.path
     return model

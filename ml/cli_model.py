@@ -7,6 +7,7 @@ calls the public API.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -40,7 +41,12 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--n", type=_int_at_least(1000), default=TRAINING["n"], help=f"training patients (default {TRAINING['n']:,})")
     p.add_argument("--seed", type=_int_at_least(0), default=TRAINING["seed"], help=f"cohort and training seed (default {TRAINING['seed']})")
-    p.add_argument("--out", metavar="PATH", help="model file to write (.joblib); its .json and .sha256 are written beside it")
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="model file to write: .joblib, or .skops for the pickle-free format (needs pulmocalc[skops]); "
+        "its metadata (.json) and .sha256 are written beside it",
+    )
     p.add_argument("--ship", action="store_true", help="write the shipped default model (models/) and pin its hash in ml/shipped.py")
     p.add_argument("--validation-n", type=_int_at_least(1000), default=100_000, help="held-out patients for the recorded validation metrics")
     _add_knowledge_argument(p)
@@ -60,6 +66,13 @@ def run_train(args: argparse.Namespace) -> int:
     if args.ship and args.knowledge is not None:
         raise ValueError("--ship writes the default model, which must be trained on the shipped knowledge base; drop --knowledge")
     out = DEFAULT_MODEL_PATH if args.ship else Path(args.out)
+    # refused before minutes of training, not after
+    if out.suffix not in (".joblib", ".skops"):
+        raise ValueError(f"--out {str(out)!r}: a model file ends in .joblib, or .skops for the pickle-free format")
+    if out.suffix == ".skops":
+        from .artifacts import _import_skops
+
+        _import_skops()
     kb = load_knowledge(args.knowledge)
     _progress(f"generating {args.n:,} training patients (seed {args.seed})")
     cohort = generate_cohort(args.n, random_state=args.seed, knowledge=kb)
@@ -81,7 +94,7 @@ def run_train(args: argparse.Namespace) -> int:
         "oracle_accuracy": o["accuracy"],
         "oracle_log_loss": o["log_loss"],
     }
-    path = model.save(out)
+    path = model.export_skops(out) if out.suffix == ".skops" else model.save(out)
     if args.ship:
         _pin_shipped(path)
     print(
@@ -110,6 +123,7 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=_int_at_least(100), default=100_000, help="patients to generate (default 100,000)")
     p.add_argument("--seed", type=_int_at_least(0), default=7, help="seed of the generated evaluation cohort (default 7)")
     p.add_argument("--data", metavar="FILE", help="evaluate on a labelled CSV/Parquet file instead of a generated cohort")
+    p.add_argument("--id-column", metavar="COL", help="with --data: a column identifying patients (not a feature)")
     p.add_argument("--prevalence", metavar="SPEC", help="class mix of the setting, e.g. metastatic=0.6,dystrophic=0.2,...")
     p.add_argument("--bootstrap", type=_int_at_least(0), default=1000, help="paired bootstrap resamples for the gap CI (0 = none)")
     p.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
@@ -127,9 +141,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     kb = model.knowledge
     prevalence = _prevalence(args, kb)
     if args.data is not None:
-        cohort = read_patients(args.data, knowledge=kb, label="required")
+        cohort = read_patients(args.data, knowledge=kb, label="required", id_column=args.id_column)
         source = f"{args.data} ({len(cohort):,} patients)"
     else:
+        if args.id_column is not None:
+            raise ValueError("--id-column applies to --data FILE; a generated cohort has no identifier column")
         _progress(f"generating {args.n:,} evaluation patients (seed {args.seed})")
         cohort = generate_cohort(args.n, random_state=args.seed, prevalence=prevalence, knowledge=kb)
         source = f"generated cohort, n={args.n:,}, seed={args.seed}"
@@ -177,6 +193,8 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     from data_gen import iter_patients
 
+    from .cli import write_cohort
+
     model = _load(args)
     kb = model.knowledge
     prevalence = _prevalence(args, kb)
@@ -184,28 +202,33 @@ def run_predict(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise ValueError(f"--out must end in .csv or .json, got {args.out!r}")
     chunks = iter_patients(args.patients, chunksize=args.chunk_size, knowledge=kb, id_column=args.id_column)
+    # one chunk of patients is read, checked and predicted at a time, so memory is bounded by
+    # --chunk-size; the first chunk is checked before anything is printed or written
+    predicted = (model._proba_checked(chunk, prevalence) for chunk in chunks)
+    first = next(predicted, None)
+    if first is None:  # iter_patients refuses a file without patients; this is a safeguard
+        raise ValueError(f"no patients in {args.patients!r}")
     if out is None:
         print("pulmocalc predict — research and teaching on synthetic data, not a clinical device")
-        for chunk in chunks:
-            proba = model._proba_checked(chunk, prevalence)
+        for proba in itertools.chain([first], predicted):
             _print_differentials(proba, kb)
         return 0
     if out.suffix.lower() == ".json":
         records = []
-        for chunk in chunks:
-            proba = model._proba_checked(chunk, prevalence)
+        for proba in itertools.chain([first], predicted):
             for pid, row in proba.iterrows():
                 ranked = row.sort_values(ascending=False)
                 records.append({"patient": _plain(pid), "differential": [{"type": k, "probability": float(v)} for k, v in ranked.items()]})
         out.write_text(json.dumps(records, indent=1) + "\n")
     else:
-        with open(out, "w", encoding="utf-8", newline="") as fh:
-            first = True
-            for chunk in chunks:
-                proba = model._proba_checked(chunk, prevalence)
+        def rows():
+            for proba in itertools.chain([first], predicted):
                 proba.insert(0, "predicted_type", proba.idxmax(axis=1))
-                proba.to_csv(fh, header=first, index=True, lineterminator="\n")
-                first = False
+                yield proba.reset_index()
+
+        # written beside the output under a temporary name and renamed when complete, so a bad
+        # row further down the file leaves no truncated output behind
+        write_cohort(rows(), out, "csv")
     print(f"wrote {out}")
     return 0
 

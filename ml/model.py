@@ -160,6 +160,12 @@ class CalcificationModel:
 
         return save_model(self, path)
 
+    def export_skops(self, path) -> "Path":  # noqa: F821
+        """Write the model without pickle (skops; needs ``pulmocalc[skops]``), see :func:`ml.artifacts.load_skops`."""
+        from .artifacts import export_skops
+
+        return export_skops(self, path)
+
     def __repr__(self) -> str:
         m = self.metadata
         return (
