@@ -7,9 +7,13 @@ and :func:`ml.train` read it, and the artifact records it. Why these values:
   close to additive in the findings (the logistic baseline is within ~1 pp of the oracle), so
   small trees lose nothing: on 300k patients 7-leaf trees came within 0.23 pp / 0.006 nats of
   the oracle with 720 trees and explained ~2.4× faster than 15-leaf trees (460 trees, 0.28 pp)
-  and ~20× faster than 31-leaf trees (660 trees, 0.27 pp). ``benchmarks/bench_tradeoff.py``
-  prints the trade-off.
-* ``learning_rate``, ``min_samples_leaf``, ``l2_regularization``: regularize the leaves so
+  and ~20× faster than 31-leaf trees (660 trees, 0.27 pp); depth-3 trees needed more of them
+  (770 trees, 0.24 pp) and were no faster. ``benchmarks/bench_tradeoff.py`` prints the table.
+* ``learning_rate=0.4``: the shipped point of the gap-vs-SHAP-speed trade-off on the shipped
+  cohort (300k, seed 20211; gaps on a fresh 100k cohort): 0.3 gave 0.21 pp / 0.007 nats with
+  865 trees (~1,100 SHAP rows/s per process); 0.4 gave 0.23 pp / 0.008 nats with 500 trees
+  (~1,800 rows/s); 0.5 gave 0.35 pp / 0.016 nats with 360 trees (~2,900 rows/s).
+* ``min_samples_leaf``, ``l2_regularization``: regularize the leaves so
   that the rare classes' probabilities stay calibrated; chosen by the trade-off benchmark
   (accuracy and log-loss gap to the oracle against SHAP rows/s), not by the oracle itself.
 * early stopping on a held-out validation split (``validation_fraction``) on the log loss.
@@ -29,7 +33,7 @@ __all__ = ["BOOSTER_PARAMS", "TRAINING", "config_dict"]
 #: Parameters of sklearn.ensemble.HistGradientBoostingClassifier.
 BOOSTER_PARAMS = MappingProxyType(
     {
-        "learning_rate": 0.3,
+        "learning_rate": 0.4,
         "max_iter": 1000,
         "max_leaf_nodes": 7,
         "max_depth": None,
