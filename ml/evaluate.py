@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
@@ -53,7 +55,7 @@ from data_gen import LABEL, generate_cohort, load_knowledge, oracle_proba, valid
 from data_gen.knowledge import Knowledge
 from data_gen.sampler import resolve_prevalence
 
-from .model import Encoder, adjust_prevalence
+from .model import Encoder, adjust_prevalence, most_probable
 
 __all__ = [
     "EPS",
@@ -306,12 +308,7 @@ class _Baseline:
         return pd.DataFrame(p, index=checked.index, columns=list(self.classes_))
 
     def predict(self, df: pd.DataFrame, *, prevalence=None) -> pd.Series:
-        proba = self.predict_proba(df, prevalence=prevalence)
-        return pd.Series(
-            pd.Categorical(np.asarray(self.classes_)[proba.to_numpy().argmax(axis=1)], categories=list(self.classes_)),
-            index=proba.index,
-            name="predicted_type",
-        )
+        return most_probable(self.predict_proba(df, prevalence=prevalence))
 
     def __repr__(self) -> str:
         state = f"fitted on {self.train_n_} patients" if self.is_fitted else "not fitted"
@@ -537,12 +534,18 @@ BASELINES: dict[str, type[_Baseline]] = {
 # --------------------------------------------------------------------------------------------
 # evaluate()
 # --------------------------------------------------------------------------------------------
-def _jsonable(x):
-    """Plain JSON types: NaN/inf -> None, numpy scalars -> Python, tuples -> lists."""
+def jsonable(x):
+    """Plain JSON types: NaN/inf -> None, numpy scalars -> Python, tuples -> lists, NA -> None."""
     if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, pd.DataFrame):
+        return jsonable(x.astype(object).where(x.notna(), None).to_dict(orient="records"))
+    if isinstance(x, pd.Series):
+        return jsonable(x.to_dict())
     if isinstance(x, (list, tuple, np.ndarray)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
+    if x is None or x is pd.NA or x is pd.NaT:
+        return None
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
     if isinstance(x, numbers.Integral):
@@ -550,6 +553,8 @@ def _jsonable(x):
     if isinstance(x, numbers.Real):
         x = float(x)
         return x if math.isfinite(x) else None
+    if isinstance(x, Path):
+        return str(x)
     return x
 
 
@@ -632,7 +637,7 @@ class EvaluationResult:
         }
         if "model" in self.metrics and "oracle" in self.metrics:
             out["gap"] = self.gap()
-        return _jsonable(out)
+        return jsonable(out)
 
 
 def _resolve_baselines(baselines, kb) -> dict[str, Any]:

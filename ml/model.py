@@ -143,12 +143,7 @@ class CalcificationModel:
 
     def predict(self, df: pd.DataFrame, *, prevalence=None) -> pd.Series:
         """The most probable class of each patient."""
-        proba = self.predict_proba(df, prevalence=prevalence)
-        return pd.Series(
-            pd.Categorical(np.asarray(self.classes_)[proba.to_numpy().argmax(axis=1)], categories=list(self.classes_)),
-            index=proba.index,
-            name="predicted_type",
-        )
+        return most_probable(self.predict_proba(df, prevalence=prevalence))
 
     def _prior(self) -> np.ndarray:
         return np.array([self.train_prevalence[k] for k in self.classes_])
@@ -176,6 +171,16 @@ class CalcificationModel:
     @property
     def n_trees(self) -> int:
         return int(self.booster.n_iter_ * len(self.classes_))
+
+
+def most_probable(proba: pd.DataFrame) -> pd.Series:
+    """The most probable class of each row of a probability frame (one column per class)."""
+    classes = list(proba.columns)
+    return pd.Series(
+        pd.Categorical(np.asarray(classes)[proba.to_numpy().argmax(axis=1)], categories=classes),
+        index=proba.index,
+        name="predicted_type",
+    )
 
 
 def adjust_prevalence(p: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:

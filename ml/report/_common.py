@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..evaluate import jsonable  # noqa: F401 - one converter for every JSON the package writes
+
 DISCLAIMER = (
     "Research and teaching on synthetic data only. pulmocalc is not a clinical device and must not "
     "be used for decisions about patients."
@@ -164,30 +166,6 @@ def limited_threads(limit: int | None):
 # --------------------------------------------------------------------------------------------
 # JSON
 # --------------------------------------------------------------------------------------------
-def jsonable(x):
-    """Plain JSON types: NaN/inf -> None, numpy scalars -> Python, tuples -> lists, NA -> None."""
-    if isinstance(x, Mapping):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, pd.DataFrame):
-        return jsonable(x.astype(object).where(x.notna(), None).to_dict(orient="records"))
-    if isinstance(x, pd.Series):
-        return jsonable(x.to_dict())
-    if isinstance(x, (list, tuple, np.ndarray)):
-        return [jsonable(v) for v in x]
-    if x is None or x is pd.NA or x is pd.NaT:
-        return None
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, numbers.Integral):
-        return int(x)
-    if isinstance(x, numbers.Real):
-        x = float(x)
-        return x if math.isfinite(x) else None
-    if isinstance(x, Path):
-        return str(x)
-    return x
-
-
 # --------------------------------------------------------------------------------------------
 # Markdown
 # --------------------------------------------------------------------------------------------
