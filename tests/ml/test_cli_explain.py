@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 from data_gen import generate_cohort, paper_cases
 from data_gen.cases import PAPER_CASES_PATH
 from ml import train
+from _cli_asserts import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,17 +35,6 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "ml.cli", "explain", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
     )
-
-
-def assert_one_line_error(res: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
-    lines = res.stderr.splitlines()
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("pulmocalc: error: "), lines[0]
-    assert "Traceback" not in res.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def test_paper_cases_report_plots_and_json(model_path, tmp_path):

@@ -21,6 +21,7 @@ import pytest
 from data_gen import KnowledgeError, generate_cohort, load_knowledge
 from data_gen.knowledge import default_knowledge_path
 from ml.cli import main
+from _cli_asserts import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 3_000
@@ -39,17 +40,6 @@ def generate(tmp_path: Path, name: str, *extra: str, n: int = N, seed: int = SEE
     res = run_cli("generate", "--n", str(n), "--seed", str(seed), "--out", str(out), *extra, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     return out, res
-
-
-def assert_one_line_error(res: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
-    lines = res.stderr.splitlines()
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("pulmocalc: error: "), lines[0]
-    assert "Traceback" not in res.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def run_in_process(*args: str, capsys) -> tuple[int, str, str]:
