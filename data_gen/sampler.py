@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri  # scipy is a dependency of scikit-learn
 
-from .knowledge import CLASSES, Knowledge, load_knowledge
+from .knowledge import Knowledge, load_knowledge
 
 __all__ = ["generate_cohort", "iter_cohort", "BLOCK_SIZE", "resolve_prevalence", "LATENT_PREFIX"]
 
@@ -501,5 +501,3 @@ def _assemble(kb, out_val, out_na, out_cat, out_cont, out_class, out_cell, start
     index = pd.RangeIndex(start, start + len(out_class))
     return pd.DataFrame(data, index=index, copy=False)
 
-
-assert tuple(CLASSES) == ("dystrophic", "metastatic", "dpo_nodular", "dpo_dendriform", "pam")
