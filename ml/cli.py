@@ -167,6 +167,18 @@ def _add_knowledge_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_model_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="PATH", help="model file (default: the shipped model)")
+
+
+def _add_prevalence_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prevalence", metavar="SPEC", help="class mix of the setting, e.g. metastatic=0.6,dystrophic=0.2,...")
+
+
+def _add_patients_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("patients", metavar="PATIENTS", help="CSV or Parquet file of patients in the input contract")
+
+
 def _load_knowledge(path: str | None):
     from data_gen import load_knowledge
 
@@ -503,11 +515,11 @@ def _run_dictionary(args: argparse.Namespace) -> int:
 # pulmocalc explain
 # --------------------------------------------------------------------------------------------
 def _explain_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("patients", metavar="PATIENTS", help="CSV or Parquet file of patients in the input contract")
-    p.add_argument("--model", metavar="PATH", help="model file (default: the shipped model)")
+    _add_patients_argument(p)
+    _add_model_argument(p)
     p.add_argument("--top", type=_int_at_least(1), default=3, help="classes explained per patient, most probable first (default 3)")
     p.add_argument("--reasons", type=_int_at_least(0), default=5, help="findings listed for and against each class (default 5)")
-    p.add_argument("--prevalence", metavar="SPEC", help="class mix of the setting, e.g. metastatic=0.6,dystrophic=0.2,...")
+    _add_prevalence_argument(p)
     p.add_argument("--id-column", metavar="COL", help="a column identifying patients")
     p.add_argument("--plot", metavar="DIR", help="write a waterfall PNG of the top class's reasons per patient to DIR")
     p.add_argument("--json", metavar="FILE", help="also write the explanations as JSON")

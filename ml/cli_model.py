@@ -117,14 +117,14 @@ def _pin_shipped(path: Path) -> None:
 # pulmocalc evaluate
 # --------------------------------------------------------------------------------------------
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    from .cli import _add_knowledge_argument, _int_at_least
+    from .cli import _add_knowledge_argument, _add_model_argument, _add_prevalence_argument, _int_at_least
 
-    p.add_argument("--model", metavar="PATH", help="model file (default: the shipped model)")
+    _add_model_argument(p)
     p.add_argument("--n", type=_int_at_least(100), default=100_000, help="patients to generate (default 100,000)")
     p.add_argument("--seed", type=_int_at_least(0), default=7, help="seed of the generated evaluation cohort (default 7)")
     p.add_argument("--data", metavar="FILE", help="evaluate on a labelled CSV/Parquet file instead of a generated cohort")
     p.add_argument("--id-column", metavar="COL", help="with --data: a column identifying patients (not a feature)")
-    p.add_argument("--prevalence", metavar="SPEC", help="class mix of the setting, e.g. metastatic=0.6,dystrophic=0.2,...")
+    _add_prevalence_argument(p)
     p.add_argument("--bootstrap", type=_int_at_least(0), default=1000, help="paired bootstrap resamples for the gap CI (0 = none)")
     p.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
     _add_knowledge_argument(p)
@@ -179,11 +179,17 @@ def _gap_text(gap: dict) -> str:
 # pulmocalc predict
 # --------------------------------------------------------------------------------------------
 def _predict_arguments(p: argparse.ArgumentParser) -> None:
-    from .cli import _add_knowledge_argument, _int_at_least
+    from .cli import (
+        _add_knowledge_argument,
+        _add_model_argument,
+        _add_patients_argument,
+        _add_prevalence_argument,
+        _int_at_least,
+    )
 
-    p.add_argument("patients", metavar="PATIENTS", help="CSV or Parquet file of patients in the input contract")
-    p.add_argument("--model", metavar="PATH", help="model file (default: the shipped model)")
-    p.add_argument("--prevalence", metavar="SPEC", help="class mix of the setting, e.g. metastatic=0.6,dystrophic=0.2,...")
+    _add_patients_argument(p)
+    _add_model_argument(p)
+    _add_prevalence_argument(p)
     p.add_argument("--id-column", metavar="COL", help="a column identifying patients, carried to the output")
     p.add_argument("--out", metavar="FILE", help="write probabilities as .csv or .json instead of printing")
     p.add_argument("--chunk-size", type=_int_at_least(1), default=100_000, help="patients read and predicted at a time (bounds memory)")
