@@ -20,3 +20,9 @@ __all__ += ["render_data_dictionary"]
 from .fidelity import fidelity_table
 
 __all__ += ["fidelity_table"]
+from .recording import RecordingRegime, resolve_recording
+
+__all__ += ["RecordingRegime", "resolve_recording"]
+from .published import PublishedCases, estimate_recording_rates, load_published_cases
+
+__all__ += ["PublishedCases", "estimate_recording_rates", "load_published_cases"]

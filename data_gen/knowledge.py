@@ -34,6 +34,7 @@ __all__ = [
     "Factor",
     "ClassSpec",
     "Constraint",
+    "RecordingDecl",
     "Knowledge",
     "CellTable",
     "load_knowledge",
@@ -54,6 +55,7 @@ SOURCE_KINDS = {
     "case": ("case", "quote"),
     "literature": ("id",),
     "assumption": ("rationale",),
+    "published_cases": ("n_cases", "method"),
 }
 TABLE1_ROWS = ("dystrophic", "mpc", "dpo_nodular", "dpo_dendriform", "pam")
 TABLE1_COLUMNS = (
@@ -111,6 +113,8 @@ class Source:
             text = f"review case {f['case']}: \u201c{f['quote']}\u201d"
         elif self.kind == "literature":
             text = f"literature {f['id']}"
+        elif self.kind == "published_cases":
+            text = f"the project's published case reports (n = {f['n_cases']}): {f['method']}"
         else:
             text = f"assumption: {f['rationale']}"
         if "quote" in f and self.kind in ("table1", "table2"):
@@ -227,6 +231,22 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class RecordingDecl:
+    """A recording regime declared in the knowledge base (``[recording.<name>]``).
+
+    ``rates[column][value]`` is the probability that a value held by the complete record is
+    reported: ``value`` is ``"present"``/``"absent"`` for a binary column, a level for a
+    categorical one, ``"positive"``/``"zero"`` for a continuous one. Compiled into arrays by
+    :func:`data_gen.recording.resolve_recording`.
+    """
+
+    name: str
+    description: str
+    rates: Mapping[str, Mapping[str, float]]
+    source: Source
+
+
+@dataclass(frozen=True)
 class CellTable:
     """Per-cell parameter arrays compiled from the knowledge base (read by sampler and oracle).
 
@@ -283,6 +303,7 @@ class Knowledge:
     table2_sources: Mapping[str, Source]
     constraints: tuple[Constraint, ...]
     cells: CellTable
+    recording: Mapping[str, RecordingDecl] = field(default_factory=dict)
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -506,6 +527,7 @@ def _build(raw: Mapping, path: Path, sha: str) -> Knowledge:
         constraints.append(Constraint(name, MappingProxyType(dict(if_)), MappingProxyType(dict(then)), src))
 
     cells = _compile_cells(classes, columns)
+    recording = _parse_recording(raw.get("recording", {}), columns, sources)
     kb = Knowledge(
         path=path,
         sha256=sha,
@@ -517,6 +539,7 @@ def _build(raw: Mapping, path: Path, sha: str) -> Knowledge:
         table2_sources=MappingProxyType(table2_sources),
         constraints=tuple(constraints),
         cells=cells,
+        recording=MappingProxyType(recording),
     )
     for c in kb.constraints:
         _check_constraint(kb, c)
@@ -544,6 +567,49 @@ def _parse_columns(raw: Mapping) -> dict[str, ColumnSpec]:
             max=rc.get("max"),
             min_exclusive=bool(rc.get("min_exclusive", False)),
         )
+    return out
+
+
+def recording_value_keys(spec: ColumnSpec) -> tuple[str, ...]:
+    """The values a recording rate can depend on, for one contract column."""
+    if spec.kind == "binary":
+        return ("present", "absent")
+    if spec.kind == "categorical":
+        return tuple(spec.levels)
+    return ("positive", "zero")
+
+
+def _parse_recording(raw, columns, sources) -> dict[str, RecordingDecl]:
+    """``[recording.<name>]``: a rate for every contract column, a number or per value."""
+    if not isinstance(raw, Mapping):
+        _fail("[recording]", f"expected a table of regimes, got {raw!r}")
+    out = {}
+    for name, rr in raw.items():
+        where = f"[recording.{name}]"
+        if name in ("complete", "mcar"):
+            _fail(where, "'complete' and 'mcar' are built-in regimes; choose another name")
+        if not isinstance(rr, Mapping):
+            _fail(where, f"expected a table, got {rr!r}")
+        description = _require(rr, "description", where, str)
+        source = sources.parse(_require(rr, "source", where), f"{where}.source")
+        rates_raw = _require(rr, "rates", where, Mapping)
+        missing = [c for c in columns if c not in rates_raw]
+        if missing:
+            _fail(f"{where}.rates", f"every contract column needs a rate; missing {missing}")
+        rates = {}
+        for col, val in rates_raw.items():
+            cw = f"{where}.rates.{col}"
+            if col not in columns:
+                _fail(cw, f"not a contract column; known: {list(columns)}")
+            keys = recording_value_keys(columns[col])
+            if isinstance(val, Mapping):
+                if set(val) != set(keys):
+                    _fail(cw, f"expected rates for exactly {list(keys)}, got {list(val)}")
+                rates[col] = MappingProxyType({k: _probability(val[k], f"{cw}.{k}") for k in keys})
+            else:
+                r = _probability(val, cw)
+                rates[col] = MappingProxyType({k: r for k in keys})
+        out[name] = RecordingDecl(name, description, MappingProxyType(rates), source)
     return out
 
 

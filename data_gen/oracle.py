@@ -30,6 +30,14 @@ from scipy.special import log_ndtr
 
 from .contract import canonical_frame
 from .knowledge import Knowledge, load_knowledge
+from .recording import (
+    RecordingRegime,
+    binary_state_probs,
+    categorical_state_probs,
+    child_state_probs,
+    continuous_state_probs,
+    resolve_recording,
+)
 from .sampler import resolve_prevalence
 
 __all__ = ["oracle_proba", "oracle_log_likelihood", "oracle_shapley", "weight_of_evidence", "Evidence", "MISSING_MODES"]
@@ -53,6 +61,19 @@ def _check_missing(missing: str) -> bool:
     if missing not in MISSING_MODES:
         raise ValueError(f"missing must be one of {MISSING_MODES}, got {missing!r}")
     return missing == "model"
+
+
+def _setup(knowledge, missing: str, recording):
+    """The knowledge base, whether missingness is modelled, and the compiled regime."""
+    kb = _kb(knowledge)
+    model_missing = _check_missing(missing)
+    regime = resolve_recording(recording, kb)
+    if not model_missing and not regime.is_complete:
+        raise ValueError(
+            f"recording={regime.name!r} describes which values get reported, which only missing='model' "
+            "uses; missing='ignore' treats every blank as uninformative whatever the regime"
+        )
+    return kb, model_missing, regime
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,42 +108,32 @@ def _numeric(df: pd.DataFrame, kb: Knowledge) -> _Numeric:
 class _Tables:
     """Log-probability tables of every column state in every cell, built once per call."""
 
-    def __init__(self, kb: Knowledge, model_missing: bool):
+    def __init__(self, kb: Knowledge, model_missing: bool, regime: RecordingRegime | None = None):
         t = kb.cells
         self.t = t
-        C = t.n_cells
+        regime = resolve_recording(regime, kb)
+        self.regime = regime
         offsets, blocks = [], []
         off = 0
         for j in range(len(t.binary)):
-            m = t.binary_missing[j]
-            keep = 1 - m if model_missing else np.ones(C)
-            lm = _log(m) if model_missing else np.zeros(C)
             par = t.parent[j]
             if par < 0:
-                p = t.p1[j]
-                rows = [_log(p * keep), _log((1 - p) * keep), lm]
+                rows = binary_state_probs(t.p1[j], t.binary_missing[j], regime.binary[j], model_missing)
             else:
-                pp = t.p1[par]
-                g1, g0 = t.p_given[j, 1], t.p_given[j, 0]
-                pm = pp * g1 + (1 - pp) * g0
-                # states: parent 1 / 0 / NaN  x  value 1 / 0, then value NaN
-                rows = [
-                    _log(g1 * keep), _log((1 - g1) * keep),
-                    _log(g0 * keep), _log((1 - g0) * keep),
-                    _log(pm * keep), _log((1 - pm) * keep),
-                    lm,
-                ]
+                # rows 3 * parent state + child state; parent states 1 / 0 / NaN / unknown
+                rows = child_state_probs(
+                    t.p1[par], t.binary_missing[par], regime.binary[par],
+                    t.p_given[j, 1], t.p_given[j, 0], t.binary_missing[j], regime.binary[j],
+                    model_missing,
+                ).reshape(12, -1)
             offsets.append(off)
             off += len(rows)
-            blocks.extend(rows)
+            blocks.append(_log(rows))
         for j in range(len(t.categorical)):
-            m = t.cat_missing[j]
-            keep = 1 - m if model_missing else np.ones(C)
-            rows = [_log(t.cat_probs[j][:, lv] * keep) for lv in range(t.cat_probs[j].shape[1])]
-            rows.append(_log(m) if model_missing else np.zeros(C))
+            rows = categorical_state_probs(t.cat_probs[j], t.cat_missing[j], regime.categorical[j], model_missing)
             offsets.append(off)
             off += len(rows)
-            blocks.extend(rows)
+            blocks.append(_log(rows))
         self.offsets = np.asarray(offsets)
         self.weights = np.vstack(blocks)  # (F, C)
         self.n_features = off
@@ -150,7 +161,7 @@ class _Tables:
             else:
                 pv = b[:, par]
                 ps = np.where(pv == 1, 0, np.where(pv == 0, 1, 2))
-                s = np.where(np.isnan(v), 6, 2 * ps + (v == 0))
+                s = 3 * ps + np.where(v == 1, 0, np.where(v == 0, 1, 2))
             idx[:, j] = self.offsets[j] + s
         nb = len(t.binary)
         for j in range(len(t.categorical)):
@@ -167,24 +178,22 @@ class _Tables:
         lo, hi = t.cont_bounds[j]
         obs = ~np.isnan(x)
         xv = np.where(obs, x, 1.0)[:, None]
+        zero = par["zero"] if "zero" in par else np.zeros_like(par["missing"])
+        f_pos, p_zero, p_miss = continuous_state_probs(zero, par["missing"], self.regime.continuous[j], self.model_missing)
         if t.cont_dist[j] == "normal":
             mu, sd = par["mean"][None, :], par["sd"][None, :]
             zz = (xv - mu) / sd
             log_mass = _log_sub(log_ndtr((hi - mu) / sd), log_ndtr((lo - mu) / sd))
-            ll = -0.5 * zz**2 - np.log(sd) - _LOG_2PI_HALF - log_mass
+            ll = -0.5 * zz**2 - np.log(sd) - _LOG_2PI_HALF - log_mass + _log(f_pos)[None, :]
             ll = np.where((xv >= lo) & (xv <= hi), ll, _IMPOSSIBLE)
         else:
-            med, lg, zero = par["median"][None, :], np.log(par["gsd"])[None, :], par["zero"][None, :]
+            med, lg, zr = par["median"][None, :], np.log(par["gsd"])[None, :], zero[None, :]
             pos = xv > 0
             lx = np.log(np.where(pos, xv, 1.0))
             zz = (lx - np.log(med)) / lg
-            ll_pos = _log(1 - zero) - 0.5 * zz**2 - np.log(lg) - _LOG_2PI_HALF - lx
-            ll = np.where(pos, ll_pos, np.where(xv == 0, _log(zero), _IMPOSSIBLE))
-        if self.model_missing:
-            m = par["missing"][None, :]
-            ll = np.where(obs[:, None], ll + _log(1 - m), _log(m))
-        else:
-            ll = np.where(obs[:, None], ll, 0.0)
+            ll_pos = _log(1 - zr) - 0.5 * zz**2 - np.log(lg) - _LOG_2PI_HALF - lx + _log(f_pos)[None, :]
+            ll = np.where(pos, ll_pos, np.where(xv == 0, _log(p_zero)[None, :], _IMPOSSIBLE))
+        ll = np.where(obs[:, None], ll, _log(p_miss)[None, :])
         return ll[:, inverse]
 
     def cell_loglik(self, num: _Numeric) -> np.ndarray:
@@ -219,10 +228,13 @@ def _class_logsumexp(ll_cells: np.ndarray, kb: Knowledge) -> np.ndarray:
     return out
 
 
-def oracle_log_likelihood(df: pd.DataFrame, *, missing: str = "model", knowledge=None) -> pd.DataFrame:
-    """log P(observed columns | class) under the knowledge base, one column per class."""
-    kb = _kb(knowledge)
-    tables = _Tables(kb, _check_missing(missing))
+def oracle_log_likelihood(df: pd.DataFrame, *, missing: str = "model", recording=None, knowledge=None) -> pd.DataFrame:
+    """log P(observed columns | class) under the knowledge base, one column per class.
+
+    Parameters are those of :func:`oracle_proba`; returns an (n_patients, n_classes) frame.
+    """
+    kb, model_missing, regime = _setup(knowledge, missing, recording)
+    tables = _Tables(kb, model_missing, regime)
     num = _numeric(df, kb)
     out = np.empty((len(df), len(kb.class_names)))
     for s in range(0, len(df), _CHUNK):
@@ -232,7 +244,9 @@ def oracle_log_likelihood(df: pd.DataFrame, *, missing: str = "model", knowledge
     return pd.DataFrame(out, index=df.index, columns=list(kb.class_names))
 
 
-def oracle_proba(df: pd.DataFrame, *, prevalence=None, missing: str = "model", knowledge=None) -> pd.DataFrame:
+def oracle_proba(
+    df: pd.DataFrame, *, prevalence=None, missing: str = "model", recording=None, knowledge=None
+) -> pd.DataFrame:
     """The exact posterior P(class | observed columns) under the knowledge base.
 
     Parameters
@@ -246,6 +260,10 @@ def oracle_proba(df: pd.DataFrame, *, prevalence=None, missing: str = "model", k
     missing : {"model", "ignore"}
         "model" (exact for generated cohorts) counts the probability of a value not being
         recorded; "ignore" treats NaN as uninformative. See the module docstring.
+    recording : None, "complete", float, str or RecordingRegime
+        The recording regime the patients were reported under (see
+        :mod:`data_gen.recording`): with ``missing="model"`` the posterior is exact for a cohort
+        drawn by ``generate_cohort(..., recording=...)`` with the same regime.
     knowledge : Knowledge or path, optional
 
     Returns
@@ -264,7 +282,7 @@ def oracle_proba(df: pd.DataFrame, *, prevalence=None, missing: str = "model", k
     """
     kb = _kb(knowledge)
     prior = resolve_prevalence(prevalence, kb)
-    ll = oracle_log_likelihood(df, missing=missing, knowledge=kb).to_numpy()
+    ll = oracle_log_likelihood(df, missing=missing, recording=recording, knowledge=kb).to_numpy()
     return pd.DataFrame(_posterior(ll, prior), index=df.index, columns=list(kb.class_names))
 
 
@@ -331,7 +349,9 @@ class Evidence:
         return float(np.abs(self.residual[possible]).mean() / denom) if denom > 0 else 0.0
 
 
-def weight_of_evidence(df: pd.DataFrame, *, prevalence=None, missing: str = "model", knowledge=None) -> Evidence:
+def weight_of_evidence(
+    df: pd.DataFrame, *, prevalence=None, missing: str = "model", recording=None, knowledge=None
+) -> Evidence:
     """Per-column weight of evidence for every patient and class (the explanation audit's truth).
 
     Parameters are those of :func:`oracle_proba`. Returns an :class:`Evidence`.
@@ -343,8 +363,7 @@ def weight_of_evidence(df: pd.DataFrame, *, prevalence=None, missing: str = "mod
     >>> ev.values.shape
     (200, 52, 5)
     """
-    kb = _kb(knowledge)
-    model_missing = _check_missing(missing)
+    kb, model_missing, regime = _setup(knowledge, missing, recording)
     t = kb.cells
     K = len(kb.class_names)
     prior = resolve_prevalence(prevalence, kb)
@@ -358,21 +377,15 @@ def weight_of_evidence(df: pd.DataFrame, *, prevalence=None, missing: str = "mod
     values = np.empty((n, len(cols), K))
     pm = t.p_marginal()
     for j, col in enumerate(t.binary):
-        m = t.binary_missing[j]
-        keep = 1 - m if model_missing else 1.0
-        table = np.vstack([pm[j] * keep, (1 - pm[j]) * keep, m if model_missing else np.ones_like(m)]) @ pi
+        table = binary_state_probs(pm[j], t.binary_missing[j], regime.binary[j], model_missing) @ pi
         v = num.binary[:, j]
         s = np.where(v == 1, 0, np.where(v == 0, 1, 2))
         values[:, pos[col], :] = _log(table)[s]
     for j, col in enumerate(t.categorical):
-        m = t.cat_missing[j]
-        keep = 1 - m if model_missing else 1.0
-        rows = [t.cat_probs[j][:, lv] * keep for lv in range(t.cat_probs[j].shape[1])]
-        rows.append(m if model_missing else np.ones_like(m))
-        table = np.vstack(rows) @ pi
+        table = categorical_state_probs(t.cat_probs[j], t.cat_missing[j], regime.categorical[j], model_missing) @ pi
         code = num.categorical[:, j]
-        values[:, pos[col], :] = _log(table)[np.where(code < 0, len(rows) - 1, code)]
-    tables = _Tables(kb, model_missing)
+        values[:, pos[col], :] = _log(table)[np.where(code < 0, table.shape[0] - 1, code)]
+    tables = _Tables(kb, model_missing, regime)
     total = np.empty((n, K))
     for s in range(0, n, _CHUNK):
         sl = slice(s, s + _CHUNK)
@@ -409,7 +422,7 @@ def _column_contributions(tables: _Tables, kb: Knowledge, num: _Numeric):
         else:
             # marginal over the parent: the "parent not recorded" states (4, 5) or missing (6)
             v = num.binary[:, j]
-            marg_state = np.where(np.isnan(v), 6, 4 + (v == 0))
+            marg_state = 9 + np.where(v == 1, 0, np.where(v == 0, 1, 2))  # parent unknown
             marginal = tables.weights[tables.offsets[j] + marg_state]
             contrib[pos[col]] = marginal
             switch[pos[col]] = (pos[t.binary[par]], tables.weights[idx[:, j]] - marginal)
@@ -441,6 +454,7 @@ def oracle_shapley(
     random_state=0,
     prevalence=None,
     missing: str = "model",
+    recording=None,
     knowledge=None,
 ) -> Evidence:
     """Shapley values of the oracle's centred log posterior, estimated over random permutations.
@@ -457,8 +471,7 @@ def oracle_shapley(
     Cost grows as patients × permutations × columns × cells; a few thousand patients with 64
     permutations take seconds to a minute.
     """
-    kb = _kb(knowledge)
-    model_missing = _check_missing(missing)
+    kb, model_missing, regime = _setup(knowledge, missing, recording)
     if not isinstance(n_permutations, int) or n_permutations < 2 or n_permutations % 2:
         raise ValueError(f"n_permutations must be an even integer >= 2 (antithetic pairs), got {n_permutations!r}")
     from .sampler import _entropy
@@ -466,7 +479,7 @@ def oracle_shapley(
     rng = np.random.default_rng(np.random.SeedSequence(_entropy(random_state)))
     prior = resolve_prevalence(prevalence, kb)
     log_prior = _log(prior)
-    tables = _Tables(kb, model_missing)
+    tables = _Tables(kb, model_missing, regime)
     num = _numeric(df, kb)
     n, J, K = len(df), len(kb.column_names), len(kb.class_names)
     values = np.zeros((n, J, K))

@@ -22,12 +22,13 @@ import pandas as pd
 from scipy.special import ndtr, ndtri  # scipy is a dependency of scikit-learn
 
 from .knowledge import Knowledge, load_knowledge
+from .recording import resolve_recording
 
 __all__ = ["generate_cohort", "iter_cohort", "BLOCK_SIZE", "resolve_prevalence", "LATENT_PREFIX"]
 
 BLOCK_SIZE = 1 << 15
 LATENT_PREFIX = "latent_"
-_LABEL_STREAM, _FEATURE_STREAM, _COUNT_STREAM = 0, 1, 2
+_LABEL_STREAM, _FEATURE_STREAM, _COUNT_STREAM, _RECORDING_STREAM = 0, 1, 2, 3
 
 
 def resolve_prevalence(prevalence, kb: Knowledge) -> np.ndarray:
@@ -85,6 +86,7 @@ def generate_cohort(
     counts: Mapping[str, int] | None = None,
     rows: tuple[int, int] | None = None,
     latent: bool = False,
+    recording=None,
     knowledge: Knowledge | str | None = None,
 ) -> pd.DataFrame:
     """Generate synthetic patients with diffuse pulmonary calcification.
@@ -105,6 +107,12 @@ def generate_cohort(
         (``whole.iloc[start:stop]``, row labels included).
     latent : bool, default False
         Also return the latent subtypes as ``latent_<factor>`` columns (never model inputs).
+    recording : None, "complete", float in (0, 1], str or RecordingRegime
+        Which recorded values get reported (:mod:`data_gen.recording`): ``None``/"complete"
+        reports all; a number ``q`` reports each value with probability ``q`` (missing
+        completely at random); ``"case_report"`` uses the knowledge base's rates estimated from
+        published case reports. The values come from the same random streams whatever the
+        regime, so a regime only blanks cells of the complete cohort of the same seed.
     knowledge : Knowledge or path, optional
         Knowledge base; defaults to the shipped one.
 
@@ -125,6 +133,7 @@ def generate_cohort(
     'dystrophic'
     """
     kb = knowledge if isinstance(knowledge, Knowledge) else load_knowledge(knowledge)
+    regime = resolve_recording(recording, kb)
     if counts is not None:
         if prevalence is not None:
             raise ValueError("give either prevalence or counts, not both")
@@ -153,7 +162,7 @@ def generate_cohort(
     if count_arr is not None:
         labels = np.repeat(np.arange(len(count_arr), dtype=np.int8 if len(count_arr) <= 127 else np.intp), count_arr)
         _rng(entropy, _COUNT_STREAM).shuffle(labels)
-    return _generate(kb, entropy, prev, labels, int(start), int(stop), latent)
+    return _generate(kb, entropy, prev, labels, int(start), int(stop), latent, None if regime.is_complete else regime)
 
 
 def iter_cohort(
@@ -164,6 +173,7 @@ def iter_cohort(
     prevalence=None,
     counts=None,
     latent: bool = False,
+    recording=None,
     knowledge=None,
 ) -> Iterator[pd.DataFrame]:
     """Yield a cohort in consecutive chunks; their concatenation equals ``generate_cohort``.
@@ -186,6 +196,7 @@ def iter_cohort(
             counts=counts,
             rows=(start, min(n, start + chunk_size)),
             latent=latent,
+            recording=recording,
             knowledge=knowledge,
         )
 
@@ -350,7 +361,7 @@ def _gather(table, cell: np.ndarray, out: np.ndarray):
     return np.take(table, cell, out=out, mode="wrap")  # cell is always in range
 
 
-def _generate(kb: Knowledge, entropy: int, prev, labels, start: int, stop: int, latent: bool) -> pd.DataFrame:
+def _generate(kb: Knowledge, entropy: int, prev, labels, start: int, stop: int, latent: bool, regime=None) -> pd.DataFrame:
     t = kb.cells
     plan = _Plan(kb)
     C = plan.n_cells
@@ -456,7 +467,39 @@ def _generate(kb: Knowledge, entropy: int, prev, labels, start: int, stop: int, 
             # x * 1 = x, x * 0 = 0 and x * NaN = NaN: exact and without masked writes
             np.multiply(x, _FACTOR.take(state, mode="wrap", out=h1), out=x)
 
+        if regime is not None:
+            _mask_block(regime, _rng(entropy, _RECORDING_STREAM, b), s0, s1,
+                        out_val[:, o0:o1], out_na[:, o0:o1], out_cat[:, o0:o1], out_cont[:, o0:o1])
+
     return _assemble(kb, out_val, out_na, out_cat, out_cont, out_class, out_cell, start)
+
+
+def _mask_block(regime, rng, s0: int, s1: int, val, na, cat, cont):
+    """Blank the values that the regime does not report, for rows ``s0:s1`` of one block.
+
+    One uniform per column for every row of the full block, in the order binary, categorical,
+    continuous (as the sampler's own draws), so any row range gives the same mask; a value is
+    kept when its uniform falls below the rate of its own value, so the mask depends only on
+    the column and its value.
+    """
+    u = np.empty(BLOCK_SIZE)
+    us = u[s0:s1]
+    for j in range(val.shape[0]):
+        rng.random(BLOCK_SIZE, out=u)
+        r1, r0 = regime.binary[j]
+        blank = us >= np.where(val[j] == 1, r1, r0)
+        np.logical_or(na[j], blank, out=na[j])
+        val[j][blank] = 0
+    for j in range(cat.shape[0]):
+        rng.random(BLOCK_SIZE, out=u)
+        code = cat[j]
+        lv_rate = np.append(regime.categorical[j], 1.0)  # code -1 (index -1: not recorded) stays
+        code[us >= lv_rate[code]] = -1
+    for j in range(cont.shape[0]):
+        rng.random(BLOCK_SIZE, out=u)
+        x = cont[j]
+        r_pos, r_zero = regime.continuous[j]
+        x[us >= np.where(x == 0, r_zero, r_pos)] = np.nan  # a value already NaN stays NaN
 
 
 def _skip_zero(cls: np.ndarray, prev: np.ndarray) -> np.ndarray:
