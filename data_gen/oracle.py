@@ -31,6 +31,7 @@ from scipy.special import log_ndtr
 from .contract import canonical_frame
 from .knowledge import Knowledge, load_knowledge
 from .recording import (
+    RecordingMixture,
     RecordingRegime,
     binary_state_probs,
     categorical_state_probs,
@@ -63,11 +64,16 @@ def _check_missing(missing: str) -> bool:
     return missing == "model"
 
 
-def _setup(knowledge, missing: str, recording):
+def _setup(knowledge, missing: str, recording, *, mixture_ok: bool = False):
     """The knowledge base, whether missingness is modelled, and the compiled regime."""
     kb = _kb(knowledge)
     model_missing = _check_missing(missing)
     regime = resolve_recording(recording, kb)
+    if isinstance(regime, RecordingMixture) and not mixture_ok:
+        raise ValueError(
+            f"recording={regime.name!r} is a mixture: oracle_proba and oracle_log_likelihood take one, "
+            "per-column explanations need a single regime"
+        )
     if not model_missing and not regime.is_complete:
         raise ValueError(
             f"recording={regime.name!r} describes which values get reported, which only missing='model' "
@@ -233,14 +239,20 @@ def oracle_log_likelihood(df: pd.DataFrame, *, missing: str = "model", recording
 
     Parameters are those of :func:`oracle_proba`; returns an (n_patients, n_classes) frame.
     """
-    kb, model_missing, regime = _setup(knowledge, missing, recording)
-    tables = _Tables(kb, model_missing, regime)
+    kb, model_missing, regime = _setup(knowledge, missing, recording, mixture_ok=True)
+    # a mixture's component is a latent variable independent of class and cell:
+    # P(x | class) = sum_r w_r P_r(x | class)
+    components = regime.components if isinstance(regime, RecordingMixture) else (regime,)
+    log_w = np.log(regime.weights) if isinstance(regime, RecordingMixture) else np.zeros(1)
+    tables = [_Tables(kb, model_missing, r) for r in components]
     num = _numeric(df, kb)
     out = np.empty((len(df), len(kb.class_names)))
     for s in range(0, len(df), _CHUNK):
         sl = slice(s, s + _CHUNK)
         chunk = _Numeric(num.binary[sl], num.categorical[sl], num.continuous[sl])
-        out[sl] = _class_logsumexp(tables.cell_loglik(chunk), kb)
+        per = np.stack([_class_logsumexp(tb.cell_loglik(chunk), kb) + lw for tb, lw in zip(tables, log_w)])
+        top = per.max(axis=0)
+        out[sl] = top + np.log(np.exp(per - top).sum(axis=0))
     return pd.DataFrame(out, index=df.index, columns=list(kb.class_names))
 
 

@@ -18,6 +18,11 @@ Three kinds of regime:
 * a name declared in the knowledge base's ``[recording.<name>]`` (the shipped one is
   ``"case_report"``, estimated from the project's published case reports,
   :func:`data_gen.published.estimate_recording_rates`).
+* a mixture, ``[(regime, weight), ...]``: each patient is reported under one component drawn
+  with its weight, independently of the class (how the shipped model's training cohort mixes
+  complete records, case reports and several MCAR rates). The component is one more latent
+  variable, independent of the class and the cell, so the oracle is exact here too: it sums
+  the per-component likelihoods with their weights.
 
 Seeding: the sampler masks with its own random stream (one ``Generator`` per block of rows,
 separate from the streams that draw the values), so a cohort drawn under any regime holds the
@@ -34,7 +39,7 @@ import numpy as np
 
 from .knowledge import Knowledge, Source, recording_value_keys
 
-__all__ = ["RecordingRegime", "resolve_recording", "RECORDING_BUILTINS"]
+__all__ = ["RecordingRegime", "RecordingMixture", "resolve_recording", "blank_evidence", "RECORDING_BUILTINS"]
 
 RECORDING_BUILTINS = ("complete", "mcar")
 
@@ -88,6 +93,26 @@ class RecordingRegime:
         return f"RecordingRegime({self.name!r})"
 
 
+@dataclass(frozen=True, eq=False)
+class RecordingMixture:
+    """Each patient reported under one of ``components``, drawn with ``weights`` (sum 1)."""
+
+    components: tuple[RecordingRegime, ...]
+    weights: np.ndarray
+    spec: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return "mixture(" + ", ".join(f"{c.name}: {w:g}" for c, w in zip(self.components, self.weights)) + ")"
+
+    @property
+    def is_complete(self) -> bool:
+        return all(c.is_complete for c in self.components)
+
+    def __repr__(self) -> str:
+        return f"RecordingMixture({self.name!r})"
+
+
 def _uniform(kb: Knowledge, q: float, name: str) -> RecordingRegime:
     t = kb.cells
     return RecordingRegime(
@@ -103,10 +128,11 @@ def resolve_recording(recording, knowledge: Knowledge) -> RecordingRegime:
 
     Parameters
     ----------
-    recording : None, "complete", float in (0, 1], str or RecordingRegime
+    recording : None, "complete", float in (0, 1], str, RecordingRegime or list of pairs
         ``None`` or ``"complete"``: every value reported. A number ``q``: each value reported
         with probability ``q`` (missing completely at random). A name: a regime declared in the
-        knowledge base's ``[recording]`` tables (``"case_report"`` in the shipped one).
+        knowledge base's ``[recording]`` tables (``"case_report"`` in the shipped one). A list
+        of ``(regime, weight)`` pairs with positive weights summing to 1: a mixture.
     knowledge : Knowledge
 
     Raises
@@ -116,6 +142,12 @@ def resolve_recording(recording, knowledge: Knowledge) -> RecordingRegime:
         regime compiled for a knowledge base with other columns.
     """
     kb = knowledge
+    if isinstance(recording, RecordingMixture):
+        for c in recording.components:
+            resolve_recording(c, kb)
+        return recording
+    if isinstance(recording, (list, tuple)) and not isinstance(recording, str):
+        return _mixture(recording, kb)
     if recording is None or (isinstance(recording, str) and recording == "complete"):
         return _uniform(kb, 1.0, "complete")
     if isinstance(recording, RecordingRegime):
@@ -150,6 +182,28 @@ def resolve_recording(recording, knowledge: Knowledge) -> RecordingRegime:
     raise ValueError(
         f"recording must be None, 'complete', a number in (0, 1], a regime name or a RecordingRegime; got {recording!r}"
     )
+
+
+def _mixture(pairs, kb: Knowledge) -> RecordingMixture | RecordingRegime:
+    comps, weights = [], []
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+            raise ValueError(f"a recording mixture is a list of (regime, weight) pairs; item {i} is {pair!r}")
+        reg, w = pair
+        if isinstance(reg, (list, tuple, RecordingMixture)):
+            raise ValueError(f"a recording mixture's components must be single regimes; item {i} is {reg!r}")
+        if isinstance(w, bool) or not isinstance(w, numbers.Real) or not (0 < float(w) <= 1):
+            raise ValueError(f"the weight of mixture item {i} ({reg!r}) must be a number in (0, 1], got {w!r}")
+        comps.append(resolve_recording(reg, kb))
+        weights.append(float(w))
+    if not comps:
+        raise ValueError("a recording mixture needs at least one (regime, weight) pair")
+    total = sum(weights)
+    if abs(total - 1.0) > 1e-9:
+        raise ValueError(f"the weights of a recording mixture must sum to 1, got {total:.6g} from {weights}")
+    if len(comps) == 1:
+        return comps[0]
+    return RecordingMixture(tuple(comps), np.asarray(weights), tuple((c.name, w) for c, w in zip(comps, weights)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,3 +289,36 @@ def continuous_state_probs(zero: np.ndarray, miss: np.ndarray, rate: np.ndarray,
     keep = 1 - miss
     r_pos, r_zero = rate
     return keep * r_pos, zero * keep * r_zero, miss + keep * ((1 - zero) * (1 - r_pos) + zero * (1 - r_zero))
+
+
+def blank_evidence(knowledge: Knowledge, recording=None):
+    """The weight of evidence of a blank: centred log P(not reported | class), per column.
+
+    Returns a (columns x classes) ``pandas.DataFrame`` in nats. A row of zeros means that in this
+    knowledge base and regime "not recorded" is equally likely under every class, so a blank is
+    no reason for or against any diagnosis; a nonzero row marks a blank that is evidence (an
+    SLC34A2 test that was not done, a lesion size absent because there are no discrete lesions,
+    or, under the case-report regime, a finding that reports rarely leave out when present).
+    The latent cells of each class are summed out (the blank's own marginal evidence).
+    """
+    import pandas as pd
+
+    regime = resolve_recording(recording, knowledge)
+    if isinstance(regime, RecordingMixture):
+        raise ValueError("blank_evidence needs a single recording regime, not a mixture")
+    t = knowledge.cells
+    K = len(knowledge.class_names)
+    pi = np.zeros((t.n_cells, K))
+    pi[np.arange(t.n_cells), t.cell_class] = t.cell_prob
+    pm = t.p_marginal()
+    rows = {}
+    for j, col in enumerate(t.binary):
+        rows[col] = binary_state_probs(pm[j], t.binary_missing[j], regime.binary[j])[2] @ pi
+    for j, col in enumerate(t.categorical):
+        rows[col] = categorical_state_probs(t.cat_probs[j], t.cat_missing[j], regime.categorical[j])[-1] @ pi
+    for j, col in enumerate(t.continuous):
+        zero = t.cont_params[j].get("zero", np.zeros(t.n_cells))
+        rows[col] = continuous_state_probs(zero, t.cont_missing[j], regime.continuous[j])[2] @ pi
+    with np.errstate(divide="ignore"):
+        logs = np.log(np.array([rows[c] for c in knowledge.column_names]))
+    return pd.DataFrame(logs - logs.mean(axis=1, keepdims=True), index=list(knowledge.column_names), columns=list(knowledge.class_names))

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri  # scipy is a dependency of scikit-learn
 
 from .knowledge import Knowledge, load_knowledge
-from .recording import resolve_recording
+from .recording import RecordingMixture, resolve_recording
 
 __all__ = ["generate_cohort", "iter_cohort", "BLOCK_SIZE", "resolve_prevalence", "LATENT_PREFIX"]
 
@@ -477,29 +477,38 @@ def _generate(kb: Knowledge, entropy: int, prev, labels, start: int, stop: int, 
 def _mask_block(regime, rng, s0: int, s1: int, val, na, cat, cont):
     """Blank the values that the regime does not report, for rows ``s0:s1`` of one block.
 
-    One uniform per column for every row of the full block, in the order binary, categorical,
-    continuous (as the sampler's own draws), so any row range gives the same mask; a value is
-    kept when its uniform falls below the rate of its own value, so the mask depends only on
-    the column and its value.
+    For a mixture, one uniform per row of the full block first picks each patient's component.
+    Then one uniform per column for every row of the full block, in the order binary,
+    categorical, continuous (as the sampler's own draws), so any row range gives the same
+    mask; a value is kept when its uniform falls below the rate of its own value (in the
+    patient's component), so the mask depends only on the column and its value.
     """
     u = np.empty(BLOCK_SIZE)
     us = u[s0:s1]
+    if isinstance(regime, RecordingMixture):
+        rng.random(BLOCK_SIZE, out=u)
+        comp = np.minimum(np.searchsorted(np.cumsum(regime.weights), us, side="right"), len(regime.weights) - 1)
+        bins = np.stack([c.binary for c in regime.components])  # (R, Jb, 2)
+        cats = [np.stack([np.append(c.categorical[j], 1.0) for c in regime.components]) for j in range(cat.shape[0])]
+        conts = np.stack([c.continuous for c in regime.components])  # (R, Jn, 2)
+    else:
+        comp = 0
+        bins = regime.binary[None]
+        cats = [np.append(regime.categorical[j], 1.0)[None] for j in range(cat.shape[0])]
+        conts = regime.continuous[None]
     for j in range(val.shape[0]):
         rng.random(BLOCK_SIZE, out=u)
-        r1, r0 = regime.binary[j]
-        blank = us >= np.where(val[j] == 1, r1, r0)
+        blank = us >= bins[comp, j, 1 - val[j]]  # column 0 holds the rate of a 1
         np.logical_or(na[j], blank, out=na[j])
         val[j][blank] = 0
     for j in range(cat.shape[0]):
         rng.random(BLOCK_SIZE, out=u)
         code = cat[j]
-        lv_rate = np.append(regime.categorical[j], 1.0)  # code -1 (index -1: not recorded) stays
-        code[us >= lv_rate[code]] = -1
+        code[us >= cats[j][comp, code]] = -1  # code -1 (not recorded) reads the rate 1 appended last
     for j in range(cont.shape[0]):
         rng.random(BLOCK_SIZE, out=u)
         x = cont[j]
-        r_pos, r_zero = regime.continuous[j]
-        x[us >= np.where(x == 0, r_zero, r_pos)] = np.nan  # a value already NaN stays NaN
+        x[us >= conts[comp, j, (x == 0).astype(np.intp)]] = np.nan  # a value already NaN stays NaN
 
 
 def _skip_zero(cls: np.ndarray, prev: np.ndarray) -> np.ndarray:

@@ -35,6 +35,21 @@ def _load(args):
 # --------------------------------------------------------------------------------------------
 # pulmocalc train
 # --------------------------------------------------------------------------------------------
+def _recording_argument(text: str):
+    """--recording: 'shipped', 'complete', a regime name of the knowledge base, or a rate."""
+    from .config import TRAINING
+
+    if text == "shipped":
+        return TRAINING["recording"]
+    try:
+        q = float(text)
+    except ValueError:
+        return text  # a regime name; checked against the knowledge base when generating
+    if not 0 < q <= 1:
+        raise argparse.ArgumentTypeError(f"a recording rate must lie in (0, 1], got {text}")
+    return q
+
+
 def _train_arguments(p: argparse.ArgumentParser) -> None:
     from .config import TRAINING
     from .cli import _add_knowledge_argument, _int_at_least
@@ -48,6 +63,14 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
         "its metadata (.json) and .sha256 are written beside it",
     )
     p.add_argument("--ship", action="store_true", help="write the shipped default model (models/) and pin its hash in ml/shipped.py")
+    p.add_argument(
+        "--recording",
+        default="shipped",
+        type=_recording_argument,
+        metavar="REGIME",
+        help="how the training patients are reported: 'shipped' (default: the mixture of ml/config.py), 'complete', "
+        "'case_report', or a number in (0, 1] (each value kept with that probability)",
+    )
     p.add_argument("--validation-n", type=_int_at_least(1000), default=100_000, help="held-out patients for the recorded validation metrics")
     _add_knowledge_argument(p)
 
@@ -58,11 +81,14 @@ def run_train(args: argparse.Namespace) -> int:
     from data_gen import generate_cohort, load_knowledge, oracle_proba
 
     from .artifacts import DEFAULT_MODEL_PATH
+    from .config import TRAINING
     from .evaluate import classification_metrics
     from .model import train
 
     if args.out is None and not args.ship:
         raise ValueError("give --out PATH for the model file, or --ship to replace the shipped default model")
+    if args.ship and args.recording != TRAINING["recording"]:
+        raise ValueError("--ship writes the default model, trained on the shipped recording mixture; drop --recording")
     if args.ship and args.knowledge is not None:
         raise ValueError("--ship writes the default model, which must be trained on the shipped knowledge base; drop --knowledge")
     out = DEFAULT_MODEL_PATH if args.ship else Path(args.out)
@@ -74,10 +100,12 @@ def run_train(args: argparse.Namespace) -> int:
 
         _import_skops()
     kb = load_knowledge(args.knowledge)
-    _progress(f"generating {args.n:,} training patients (seed {args.seed})")
-    cohort = generate_cohort(args.n, random_state=args.seed, knowledge=kb)
+    recording = args.recording
+    _progress(f"generating {args.n:,} training patients (seed {args.seed}, recording {_recording_name(recording, kb)})")
+    cohort = generate_cohort(args.n, random_state=args.seed, recording=recording, knowledge=kb)
     _progress("training the gradient-boosted classifier (early stopping on a validation split)")
     model = train(cohort, random_state=args.seed, knowledge=args.knowledge)
+    model.metadata["recording"] = None if recording == "complete" else recording
     del cohort
     _progress(f"trained: {model.booster.n_iter_} iterations, {model.n_trees} trees in {model.metadata['train_seconds']:.0f} s")
     # validation metrics on patients the booster never saw, from a seed stream of their own
@@ -102,6 +130,12 @@ def run_train(args: argparse.Namespace) -> int:
         f"{m['accuracy']:.4f} (oracle {o['accuracy']:.4f}), log loss {m['log_loss']:.4f} (oracle {o['log_loss']:.4f})"
     )
     return 0
+
+
+def _recording_name(recording, kb) -> str:
+    from data_gen import resolve_recording
+
+    return resolve_recording(recording, kb).name
 
 
 def _pin_shipped(path: Path) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "reliability_png",
     "confusion_png",
     "learning_curve_png",
+    "gap_by_recording_png",
     "SUMMARY_MAX_PATIENTS",
 ]
 
@@ -541,6 +542,40 @@ def learning_curve_png(frame: pd.DataFrame, path, *, title: str | None = None) -
         a.set_xlabel("training cohort size (patients)", fontsize=11)
         a.grid(alpha=0.3)
         a.legend(fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def gap_by_recording_png(rows: Sequence[Mapping], path, *, title: str | None = None) -> Path:
+    """Accuracy and log-loss gap to the oracle (with 95% CIs) against the share of cells recorded.
+
+    ``rows`` are :func:`ml.realworld.gap_by_recording`'s entries (``recording``,
+    ``cells_recorded``, ``accuracy_gap_pp`` with ``accuracy_gap_pp_ci``, ``log_loss_gap`` with
+    ``log_loss_gap_ci``).
+    """
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6))
+    for r in rows:
+        x = 100 * r["cells_recorded"]
+        for ax, key, scale in ((a1, "accuracy_gap_pp", 1.0), (a2, "log_loss_gap", 1.0)):
+            lo, hi = r[key + "_ci"]
+            y = r[key] * scale
+            marker = "s" if isinstance(r["recording"], str) else "o"
+            ax.errorbar([x], [y], yerr=[[y - lo], [hi - y]], fmt=marker, capsize=4, color="C0" if marker == "o" else "C3")
+            ax.annotate(str(r["recording"]), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
+    a1.axhline(1.0, color="grey", linestyle=":", label="limit for sparse records (1.0 pp)")
+    a2.axhline(0.03, color="grey", linestyle=":", label="limit for sparse records (0.03 nats)")
+    a1.set_ylabel("accuracy gap, oracle − model (pp)", fontsize=11)
+    a2.set_ylabel("log-loss gap, model − oracle (nats)", fontsize=11)
+    for a in (a1, a2):
+        a.axhline(0.0, color="black", linewidth=0.8)
+        a.set_xlabel("cells recorded (%)", fontsize=11)
+        a.grid(alpha=0.3)
+        a.legend(fontsize=9, loc="upper right")
+    a1.set_title("Accuracy gap to the exact oracle (95% CI)", fontsize=12)
+    a2.set_title("Log-loss gap to the exact oracle (95% CI)", fontsize=12)
     if title:
         fig.suptitle(title, fontsize=13)
     fig.tight_layout()

@@ -27,7 +27,9 @@ A column is listed only when ``|shap|`` exceeds :data:`MIN_EFFECT` (0.01 log-odd
 changes the odds of the class against the others by about 1 %): smaller contributions are
 numerical dust of the trees and would only lengthen the list. Missing (NaN) values can be
 reasons too: the trees route "not recorded" down their own branches, so its SHAP is real; such
-a reason says "not recorded".
+a reason says "not recorded", and whether the knowledge base lets a blank be evidence there at
+all (:attr:`Reason.blank`): a blank that is equally likely under every class is marked as a
+model artefact, a blank that is itself evidence (no SLC34A2 test) as a fair reason.
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ class Reason:
         Where the review states the clue and what it says, e.g. "Table 1: usual".
     value : float, str or None
         The recorded value (None when not recorded).
+    blank : str or None
+        For a column that is not recorded: ``"no evidence"`` when the knowledge base makes a
+        blank equally likely under every class (the model's credit for it is an artefact, not a
+        reason), ``"evidence"`` when a blank is itself evidence there (an SLC34A2 test not
+        done, no discrete lesion to measure). None for a recorded value.
     """
 
     column: str
@@ -125,10 +132,19 @@ class Reason:
     text: str
     clue: str | None = None
     value: float | str | None = None
+    blank: str | None = None
 
     def marker(self) -> str:
         """``[Table 1: usual]`` for a paper clue, empty otherwise."""
         return f"[{self.clue}]" if self.clue else ""
+
+    def blank_note(self) -> str:
+        """Words for a blank: whether the knowledge base lets it be a reason at all."""
+        if self.blank == "no evidence":
+            return "(blank: no evidence in the knowledge base; model artefact, not a reason)"
+        if self.blank == "evidence":
+            return "(blank: itself evidence in the knowledge base)"
+        return ""
 
 
 @dataclass(frozen=True)
@@ -314,7 +330,11 @@ def make_reason(kb, class_name: str, column: str, value, shap_value: float) -> R
     """A :class:`Reason` for one (class, column) with its value and centred SHAP."""
     role = kb.classes[class_name].columns[column].role
     value_text = describe_value(column, value, kb)
-    plain = None if _is_missing(value) else (value if isinstance(value, str) else float(value))
+    missing = _is_missing(value)
+    plain = None if missing else (value if isinstance(value, str) else float(value))
+    blank = None
+    if missing:
+        blank = "no evidence" if column in _uninformative_blanks(kb) else "evidence"
     return Reason(
         column=column,
         value_text=value_text,
@@ -324,7 +344,20 @@ def make_reason(kb, class_name: str, column: str, value, shap_value: float) -> R
         text=f"{column_display_name(column, kb)}: {value_text}",
         clue=_clue_text(kb, class_name, column),
         value=plain,
+        blank=blank,
     )
+
+
+_BLANKS: dict[str, frozenset] = {}
+
+
+def _uninformative_blanks(kb) -> frozenset:
+    """Columns whose blank the knowledge base gives no evidence (cached per knowledge base)."""
+    if kb.sha256 not in _BLANKS:
+        from .realworld import uninformative_blanks
+
+        _BLANKS[kb.sha256] = frozenset(uninformative_blanks(kb))
+    return _BLANKS[kb.sha256]
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,7 +527,8 @@ def _reason_lines(reasons: Sequence[Reason], indent: str) -> list[str]:
     lines = []
     for r in reasons:
         mark = f"  {r.marker()}" if r.is_paper_clue else ""
-        lines.append(f"{indent}{r.shap:+.2f}  {r.text}{mark}")
+        note = f"  {r.blank_note()}" if r.blank else ""
+        lines.append(f"{indent}{r.shap:+.2f}  {r.text}{mark}{note}")
     return lines
 
 

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import card, environment, explanations, fidelity, performance, retrain, robustness, timings
+from . import card, environment, explanations, fidelity, performance, realworld, retrain, robustness, timings
 from ._common import DISCLAIMER, FULL, QUICK, Context, Settings, jsonable, limited_threads, num, pct, table
 
 __all__ = ["build_report", "render_markdown", "REPORT_FORMAT", "SECTION_TITLES", "HEADLINE_KEYS", "FULL", "QUICK", "Settings"]
@@ -45,6 +45,7 @@ SECTIONS = (
     ("performance", performance),
     ("explanations", explanations),
     ("robustness", robustness),
+    ("realworld", realworld),
     ("timings", timings),
     ("model_card", card),
     ("environment", environment),
@@ -61,6 +62,13 @@ HEADLINE_KEYS = (
     "oracle_log_loss",
     "log_loss_gap",
     "log_loss_gap_ci",
+    "case_report_accuracy_gap_pp",
+    "case_report_accuracy_gap_pp_ci",
+    "case_report_log_loss_gap",
+    "case_report_log_loss_gap_ci",
+    "published_top1_model",
+    "published_top1_oracle",
+    "published_top2_model",
     "audit_pass_rate",
     "shap_oracle_spearman_median",
     "shap_oracle_spearman_random_floor",
@@ -119,8 +127,11 @@ def _resolve_model(model, knowledge, settings: Settings, quick: bool, say, tmp_d
         n, it, seed = settings.quick_model_n, settings.quick_model_max_iter, TRAINING["seed"]
         say(f"--quick without --model: training a small model ({n:,} patients, seed {seed}, max_iter {it})")
         with limited_threads(1):
-            obj = train(generate_cohort(n, random_state=seed, knowledge=kb), random_state=seed, knowledge=knowledge, max_iter=it)
-        info["source"] = f"trained in this run: {n:,} generated patients (seed {seed}), shipped config with max_iter={it}"
+            cohort = generate_cohort(n, random_state=seed, recording=TRAINING["recording"], knowledge=kb)
+            obj = train(cohort, random_state=seed, knowledge=knowledge, max_iter=it)
+            obj.metadata["recording"] = TRAINING["recording"]
+        info["source"] = (f"trained in this run: {n:,} generated patients (seed {seed}, the shipped recording mixture), "
+                          f"shipped config with max_iter={it}")
     else:
         path = DEFAULT_MODEL_PATH
         if not path.exists():
@@ -232,6 +243,8 @@ def _headline(meta: dict, r: dict) -> dict:
     perf, expl, tim = r["performance"], r["explanations"], r["timings"]
     g = perf["gap"]
     ag = expl["agreement"]
+    rw = r["realworld"]
+    cr = next(x for x in rw["gaps"] if x["recording"] == "case_report")
     return {
         "model_sha256": meta["model_sha256"],
         "quick": meta["quick"],
@@ -243,6 +256,13 @@ def _headline(meta: dict, r: dict) -> dict:
         "oracle_log_loss": g["oracle_log_loss"],
         "log_loss_gap": g["log_loss_gap"],
         "log_loss_gap_ci": g["log_loss_gap_ci"],
+        "case_report_accuracy_gap_pp": cr["accuracy_gap_pp"],
+        "case_report_accuracy_gap_pp_ci": cr["accuracy_gap_pp_ci"],
+        "case_report_log_loss_gap": cr["log_loss_gap"],
+        "case_report_log_loss_gap_ci": cr["log_loss_gap_ci"],
+        "published_top1_model": rw["published"]["model"]["top1"],
+        "published_top1_oracle": rw["published"]["oracle (case-report regime)"]["top1"],
+        "published_top2_model": rw["published"]["model"]["top2"],
         "audit_pass_rate": expl["audit"]["pass_rate"],
         "shap_oracle_spearman_median": ag["model"]["spearman_median"],
         "shap_oracle_spearman_random_floor": ag["random"]["spearman_median"],
@@ -287,10 +307,16 @@ def render_markdown(report: dict) -> str:
     out.append("")
     (alo, ahi), (llo, lhi) = h["accuracy_gap_pp_ci"], h["log_loss_gap_ci"]
     rows = [
-        ("accuracy: model / oracle", f"{num(h['model_accuracy'])} / {num(h['oracle_accuracy'])}"),
-        ("gap to the oracle, accuracy (95% CI)", f"{h['accuracy_gap_pp']:.2f} pp [{alo:.2f}, {ahi:.2f}]"),
+        ("accuracy on complete records: model / oracle", f"{num(h['model_accuracy'])} / {num(h['oracle_accuracy'])}"),
+        ("gap to the oracle on complete records, accuracy (95% CI)", f"{h['accuracy_gap_pp']:.2f} pp [{alo:.2f}, {ahi:.2f}]"),
         ("log loss: model / oracle (nats)", f"{num(h['model_log_loss'])} / {num(h['oracle_log_loss'])}"),
-        ("gap to the oracle, log loss (95% CI)", f"{h['log_loss_gap']:.4f} nats [{llo:.4f}, {lhi:.4f}]"),
+        ("gap to the oracle on complete records, log loss (95% CI)", f"{h['log_loss_gap']:.4f} nats [{llo:.4f}, {lhi:.4f}]"),
+        ("gap to the oracle under the case-report regime (95% CI)",
+         f"{h['case_report_accuracy_gap_pp']:.2f} pp [{h['case_report_accuracy_gap_pp_ci'][0]:.2f}, "
+         f"{h['case_report_accuracy_gap_pp_ci'][1]:.2f}]; {h['case_report_log_loss_gap']:.4f} nats "
+         f"[{h['case_report_log_loss_gap_ci'][0]:.4f}, {h['case_report_log_loss_gap_ci'][1]:.4f}]"),
+        ("published case reports, top-1: model / oracle (model top-2)",
+         f"{pct(h['published_top1_model'])} / {pct(h['published_top1_oracle'])} ({pct(h['published_top2_model'])})"),
         ("clue audit pass rate", pct(h["audit_pass_rate"])),
         ("SHAP vs oracle weight of evidence, median Spearman (random / permuted-label floors)",
          f"{num(h['shap_oracle_spearman_median'], 3)} ({num(h['shap_oracle_spearman_random_floor'], 3)} / "

@@ -71,7 +71,13 @@ class Settings:
     noise_n: int | None = None  # None: the evaluated model's training size
     noise_seed: int = 1_505
     noise_max_iter: int | None = None
-    # 5. timings
+    # 5. real-world evidence
+    realworld_n: int = 20_000
+    realworld_seed: int = 1_606
+    realworld_boot: int = 1_000
+    blank_patients: int = 5_000
+    blank_keep: float = 0.3
+    # 6. timings
     generation_n: int = 1_000_000
     generation_repeat: int = 3
     predict_n: int = 20_000
@@ -105,6 +111,9 @@ QUICK = Settings(
     robust_audit_patients=1_000,
     noise_n=8_000,
     noise_max_iter=40,
+    realworld_n=2_000,
+    realworld_boot=200,
+    blank_patients=400,
     generation_n=200_000,
     generation_repeat=2,
     latency_calls=50,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._common import DISCLAIMER, Context, count, jsonable, num, pct, table
 
-TITLE = "6. Model card"
+TITLE = "7. Model card"
 
 INTENDED_USE = [
     "Research and teaching on synthetic data: learning and demonstrating the differential diagnosis of diffuse pulmonary "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ._common import Context, jsonable, table
 
-TITLE = "7. Environment"
+TITLE = "8. Environment"
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("numpy", "pandas", "scikit-learn", "scipy", "shap", "joblib", "matplotlib", "threadpoolctl")
 

@@ -53,7 +53,7 @@ def _task(kind: str, spec: dict):
             return {"kind": kind, "frame": frame, "seconds": time.perf_counter() - t0}
         import pandas as pd
 
-        cohort = generate_cohort(spec["n"], random_state=spec["train_seed"], knowledge=kb)
+        cohort = generate_cohort(spec["n"], random_state=spec["train_seed"], recording=spec.get("recording"), knowledge=kb)
         classes = list(kb.class_names)
         flipped = 0
         if spec["rate"] > 0:
@@ -70,7 +70,7 @@ def _task(kind: str, spec: dict):
 def noise_plan(ctx: Context) -> dict:
     """Training size, seed and which noise levels need a model (0% reuses the evaluated model
     when it was trained on the same data with the shipped configuration)."""
-    from ml.config import BOOSTER_PARAMS
+    from ml.config import BOOSTER_PARAMS, recording_from_metadata
 
     s = ctx.settings
     meta = ctx.model_info.get("training", {})
@@ -83,7 +83,7 @@ def noise_plan(ctx: Context) -> dict:
         and all(config.get(k) == v for k, v in BOOSTER_PARAMS.items())
     )
     levels = [0.0] + [float(r) for r in s.noise_levels]
-    return {"n": n, "train_seed": train_seed, "reuse_model_for_zero": same,
+    return {"n": n, "train_seed": train_seed, "reuse_model_for_zero": same, "recording": recording_from_metadata(meta),
             "train_levels": [r for r in levels if not (r == 0.0 and same)], "levels": levels}
 
 
@@ -102,7 +102,8 @@ def run(ctx: Context) -> None:
     ]
     tasks += [
         (NOISE_TASK, {"knowledge_path": kb_path, "knowledge_arg": ctx.model_info.get("knowledge_arg"), "n": plan["n"],
-                      "train_seed": plan["train_seed"], "rate": r, "noise_seed": s.noise_seed, "max_iter": s.noise_max_iter})
+                      "train_seed": plan["train_seed"], "rate": r, "noise_seed": s.noise_seed, "max_iter": s.noise_max_iter,
+                      "recording": plan["recording"]})
         for r in plan["train_levels"]
     ]
     workers = min(os.cpu_count() or 1, len(tasks)) if not ctx.quick else 1

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._common import Context, count, jsonable, table
 
-TITLE = "5. Timings and sizes"
+TITLE = "6. Timings and sizes"
 
 
 def _best(fn, repeat: int) -> float:

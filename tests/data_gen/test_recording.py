@@ -42,7 +42,10 @@ def regime(kb):
         (1.5, r"in \(0, 1\]; got 1.5"),
         (True, "must be None, 'complete', a number"),
         ("case-report", r"unknown recording regime 'case-report'; expected one of: complete, .*'case_report'"),
-        ([0.5], "must be None, 'complete', a number"),
+        ([0.5], r"a recording mixture is a list of \(regime, weight\) pairs; item 0 is 0.5"),
+        ([("complete", 0.5), (0.3, 0.4)], "must sum to 1, got 0.9"),
+        ([("complete", 0.5), (0.3, -0.5)], r"weight of mixture item 1 \(0.3\) must be a number in \(0, 1\]"),
+        ([([("complete", 1.0)], 1.0)], "components must be single regimes"),
     ],
 )
 def test_bad_recording_is_refused_by_name(kb, bad, message):
@@ -235,9 +238,27 @@ def test_oracle_matches_the_slow_reference_under_a_value_dependent_regime(kb, re
     assert n_impossible > 0
 
 
-@pytest.mark.parametrize("recording", [0.15, "case_report", "random"])
+MIXTURE = [("complete", 0.3), ("case_report", 0.3), (0.5, 0.2), (0.15, 0.2)]
+
+
+def test_mixture_draws_each_component_with_its_weight(kb):
+    n = 40_000
+    mixed = generate_cohort(n, random_state=3, recording=MIXTURE)
+    full = generate_cohort(n, random_state=3)
+    cols = list(kb.column_names)
+    share = mixed[cols].notna().sum(axis=1) / full[cols].notna().sum(axis=1)
+    # complete records keep everything: their share is the mixture weight of "complete"
+    whole = float((share == 1).mean())
+    assert abs(whole - 0.3) <= 5 * binomial_se(0.3, n)
+    with pytest.raises(ValueError, match="is a mixture: oracle_proba and oracle_log_likelihood take one"):
+        from data_gen import weight_of_evidence
+
+        weight_of_evidence(mixed.head(), recording=MIXTURE)
+
+
+@pytest.mark.parametrize("recording", [0.15, "case_report", "random", "mixture"])
 def test_oracle_is_calibrated_under_each_regime(kb, regime, recording):
-    rec = regime if recording == "random" else recording
+    rec = {"random": regime, "mixture": MIXTURE}.get(recording, recording)
     n = 150_000
     df = generate_cohort(n, random_state=2718, recording=rec)
     p = oracle_proba(df, recording=rec).to_numpy()

@@ -7,6 +7,7 @@ import pytest
 from data_gen import generate_cohort, oracle_proba, paper_cases
 from ml import load_model, read_metadata, train
 from ml.artifacts import DEFAULT_MODEL_PATH
+from ml.config import TRAINING, recording_from_metadata
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,14 @@ def test_prevalence_adjustment_matches_the_oracle_in_a_dialysis_clinic(shipped, 
     assert (np.abs(adjusted.mean(axis=0) - freq) <= 4 * se + 1e-3).all()
 
 
+def test_shipped_model_was_trained_on_the_configured_recording_mixture():
+    meta = read_metadata(DEFAULT_MODEL_PATH)["training"]
+    assert recording_from_metadata(meta) == list(TRAINING["recording"])
+
+
 def test_retraining_with_the_recorded_config_reproduces_predictions_exactly(shipped):
     meta = read_metadata(DEFAULT_MODEL_PATH)["training"]
-    cohort = generate_cohort(meta["train_n"], random_state=meta["train_seed"])
+    cohort = generate_cohort(meta["train_n"], random_state=meta["train_seed"], recording=recording_from_metadata(meta))
     params = {k: v for k, v in meta["config"].items()}
     retrained = train(cohort, random_state=meta["train_seed"], **params)
     test = generate_cohort(5_000, random_state=2024)
