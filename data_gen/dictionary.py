@@ -180,13 +180,25 @@ def _column_section(kb: Knowledge, name: str, spec: ColumnSpec) -> list[str]:
     return lines
 
 
+def _factor_levels(f) -> str:
+    marginal = ", ".join(f"{lv} {_num(p)}" for lv, p in zip(f.levels, f.probs))
+    if f.by is None:
+        return marginal
+    given = "; ".join(
+        f"{plv}: " + ", ".join(f"{lv} {_num(p)}" for lv, p in zip(f.levels, probs))
+        for plv, probs in f.conditional.items()
+    )
+    return f"{marginal} (by {f.by}: {given})"
+
+
 def _factors_section(kb: Knowledge) -> list[str]:
     lines = [
         "## Latent factors",
         "",
         "Latent subtypes of each class. They are never model inputs; `generate_cohort(..., latent=True)` "
         "returns them as `latent_<factor>` columns. A class's cells are every combination of its factors' "
-        "levels, drawn independently with these probabilities.",
+        "levels, drawn independently with these probabilities, except that a factor may depend on one "
+        "other factor (shown as 'by').",
         "",
     ]
     for k, cls in kb.classes.items():
@@ -194,10 +206,7 @@ def _factors_section(kb: Knowledge) -> list[str]:
         if not cls.factors:
             lines += ["No latent factors.", ""]
             continue
-        rows = [
-            [f"`{f.name}`", ", ".join(f"{lv} {_num(p)}" for lv, p in zip(f.levels, f.probs)), f.source.describe()]
-            for f in cls.factors
-        ]
+        rows = [[f"`{f.name}`", _factor_levels(f), f.source.describe()] for f in cls.factors]
         lines += _table(["factor", "levels (probability given the class)", "source"], rows)
         lines.append("")
     return lines

@@ -193,8 +193,15 @@ class Factor:
 
     name: str
     levels: tuple[str, ...]
-    probs: tuple[float, ...]
+    probs: tuple[float, ...]  # marginal probabilities given the class
     source: Source
+    #: the factor whose level this one's probabilities depend on (None: drawn independently)
+    by: str | None = None
+    #: with ``by``: level of that factor -> probabilities of this factor's levels
+    conditional: Mapping[str, tuple[float, ...]] | None = None
+
+    def probs_given(self, levels: Mapping[str, str]) -> tuple[float, ...]:
+        return self.probs if self.by is None else self.conditional[levels[self.by]]
 
 
 @dataclass(frozen=True)
@@ -215,8 +222,9 @@ class ClassSpec:
         out = []
         for combo in itertools.product(*(range(len(f.levels)) for f in self.factors)):
             levels = {f.name: f.levels[i] for f, i in zip(self.factors, combo)}
-            prob = math.prod(f.probs[i] for f, i in zip(self.factors, combo))
-            out.append((levels, prob))
+            prob = math.prod(f.probs_given(levels)[i] for f, i in zip(self.factors, combo))
+            if prob > 0:  # a level that a conditioned factor rules out makes no cell
+                out.append((levels, prob))
         return out
 
 
@@ -618,13 +626,18 @@ def _parse_class(name, rc, columns, defaults, sources) -> ClassSpec:
     prevalence = _probability(_require(rc, "prevalence", where), f"{where}.prevalence")
     prev_src = sources.parse(_require(rc, "prevalence_source", where), f"{where}.prevalence_source")
     factors = []
-    for fname, rf in rc.get("factors", {}).items():
+    raw_factors = rc.get("factors", {})
+    for fname, rf in raw_factors.items():
         fw = f"{where}.factors.{fname}"
         levels = _require(rf, "levels", fw, Mapping)
+        src = sources.parse(_require(rf, "source", fw), f"{fw}.source")
+        if "by" in levels:
+            factors.append(_conditional_factor(fname, levels, raw_factors, fw, src))
+            continue
         probs = tuple(_probability(v, f"{fw}.levels.{k}") for k, v in levels.items())
         if abs(sum(probs) - 1.0) > 1e-9:
             _fail(f"{fw}.levels", f"level probabilities must sum to 1, got {sum(probs):.6g}")
-        factors.append(Factor(fname, tuple(levels), probs, sources.parse(_require(rf, "source", fw), f"{fw}.source")))
+        factors.append(Factor(fname, tuple(levels), probs, src))
     factor_levels = {f.name: f.levels for f in factors}
     overrides = rc.get("columns", {})
     for col in overrides:
@@ -653,6 +666,37 @@ def _parse_class(name, rc, columns, defaults, sources) -> ClassSpec:
         table1_row=_require(rc, "table1_row", where, str),
         table2_row=_require(rc, "table2_row", where, str),
     )
+
+
+def _conditional_factor(fname, levels, raw_factors, fw, src) -> Factor:
+    """A factor whose level probabilities depend on the level of one other, unconditioned factor:
+    ``levels = {by = "<factor>", <its level> = {<level> = p, ...}, ..., else = {...}}``."""
+    parent = levels["by"]
+    praw = raw_factors.get(parent)
+    if parent == fname or not isinstance(praw, Mapping) or not isinstance(praw.get("levels"), Mapping):
+        _fail(f"{fw}.levels.by", f"unknown factor {parent!r}; this class has factors {[f for f in raw_factors if f != fname]}")
+    plevels = praw["levels"]
+    if "by" in plevels:
+        _fail(f"{fw}.levels.by", f"factor {parent!r} is itself conditioned on another factor")
+    extra = set(levels) - {"by", "else"} - set(plevels)
+    if extra:
+        _fail(f"{fw}.levels", f"unknown levels {sorted(extra)} of factor {parent!r}; allowed: {list(plevels)}")
+    names, cond = None, {}
+    for plv in plevels:
+        table = levels.get(plv, levels.get("else"))
+        if not isinstance(table, Mapping):
+            _fail(f"{fw}.levels", f"no probabilities for level {plv!r} of factor {parent!r} and no 'else'")
+        if names is None:
+            names = tuple(table)
+        if tuple(table) != names:
+            _fail(f"{fw}.levels.{plv}", f"levels must be exactly {list(names)} in that order, got {list(table)}")
+        probs = tuple(_probability(v, f"{fw}.levels.{plv}.{k}") for k, v in table.items())
+        if abs(sum(probs) - 1.0) > 1e-9:
+            _fail(f"{fw}.levels.{plv}", f"level probabilities must sum to 1, got {sum(probs):.6g}")
+        cond[plv] = probs
+    pprobs = [_probability(v, f"{fw}.levels.by") for v in plevels.values()]
+    marginal = tuple(sum(pp * cond[plv][i] for pp, plv in zip(pprobs, plevels)) for i in range(len(names)))
+    return Factor(fname, names, marginal, src, by=parent, conditional=MappingProxyType(cond))
 
 
 def _parse_column_model(where, spec: ColumnSpec, raw, factor_levels, sources, columns) -> ColumnModel:

@@ -103,8 +103,8 @@ def test_unsourced_number_is_rejected(tmp_path):
 
 def test_missing_rate_without_its_source_is_rejected(tmp_path):
     old = (
-        'missing = 0.55\nsource = { kind = "literature", id = "L03", note = "variants in almost all genetically tested patients" }\n'
-        'missing_source = { kind = "assumption", rationale = "45% of PAM patients have a genetic test (vs 2% of others)" }\n'
+        'missing = 0.93\nsource = { kind = "literature", id = "L03", note = "variants in almost all genetically tested patients" }\n'
+        'missing_source = { kind = "literature", id = "L03", note = "variants identified in at least 68 patients, of the 1022 reported cases (L01): about 7% tested, so 93% not recorded (vs 98% of others)" }\n'
     )
     path = _modified(tmp_path, "nomissingsource", old, old.split("missing_source = ")[0])
     with pytest.raises(KnowledgeError, match=r"\[classes\.pam\]\.columns\.slc34a2_variant.*missing_source"):
@@ -143,7 +143,7 @@ def test_unknown_literature_id_is_rejected(tmp_path):
 
 
 def test_unknown_named_source_is_rejected(tmp_path):
-    old = '[classes.pam.columns.centrilobular_ggo]\np = 0.03\nsource = "@background"\n'
+    old = '[classes.pam.columns.centrilobular_ggo]\np = 0.03\nrequires = { ground_glass = ["ground_glass", "crazy_paving"] }\nsource = "@background"\n'
     path = _modified(tmp_path, "badname", old, old.replace("@background", "@nope"))
     with pytest.raises(KnowledgeError, match=r"\[classes\.pam\]\.columns\.centrilobular_ggo\.source.*unknown named source '@nope'"):
         load_knowledge(path)
