@@ -48,7 +48,7 @@ def run(ctx: Context) -> dict:
     gaps = gap_by_recording(model, levels=SPARSE_LEVELS, n=s.realworld_n, seed=s.realworld_seed, n_boot=s.realworld_boot, knowledge=kb)
     fig = gap_by_recording_png(gaps, ctx.figures_dir / "gap_by_recording.png",
                                title="The model against the exact oracle as fewer findings are recorded")
-    rel = ctx.figure(fig, "Gap to the oracle against the share of cells recorded", TITLE)
+    rel = ctx.figure(fig, "Gap to the oracle against the share of cells recorded", "realworld")
 
     ctx.say(f"real-world evidence: SHAP on blank cells, {s.blank_patients:,} patients per recording regime")
     blanks = {}
