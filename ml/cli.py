@@ -519,6 +519,8 @@ def _explain_arguments(p: argparse.ArgumentParser) -> None:
     _add_model_argument(p)
     p.add_argument("--top", type=_int_at_least(1), default=3, help="classes explained per patient, most probable first (default 3)")
     p.add_argument("--reasons", type=_int_at_least(0), default=5, help="findings listed for and against each class (default 5)")
+    p.add_argument("--next", type=_int_at_least(0), default=3, dest="next_findings",
+                   help="findings to check next, by expected information gain under the exact oracle (default 3; 0: none)")
     _add_prevalence_argument(p)
     p.add_argument("--id-column", metavar="COL", help="a column identifying patients")
     p.add_argument("--plot", metavar="DIR", help="write a waterfall PNG of the top class's reasons per patient to DIR")
@@ -543,7 +545,9 @@ def _run_explain(args: argparse.Namespace) -> int:
     if args.prevalence is not None:
         prevalence = parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)
     patients = read_patients(args.patients, knowledge=kb, id_column=args.id_column)
-    explanations = explain_patients(model, patients, top=args.top, n_reasons=args.reasons, prevalence=prevalence)
+    explanations = explain_patients(
+        model, patients, top=args.top, n_reasons=args.reasons, prevalence=prevalence, next_findings=args.next_findings
+    )
     sys.stdout.write(render_text(explanations))
     if args.json is not None:
         doc = {"disclaimer": DISCLAIMER, "patients": [e.to_dict() for e in explanations]}
