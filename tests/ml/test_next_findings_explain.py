@@ -11,19 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from data_gen import generate_cohort, next_best_findings
-from ml import train
 from ml.reasons import NEXT_RECORDING, PatientExplanation, explain_patients, render_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def model():
-    with threadpool_limits(limits=1, user_api="openmp"):
-        return train(generate_cohort(20_000, random_state=0, recording=[("complete", 0.5), ("case_report", 0.5)]), random_state=0, max_iter=60)
+def model(small_model):
+    return small_model
 
 
 @pytest.fixture(scope="module")
