@@ -228,7 +228,7 @@ class Engine:
     def patient(self, findings: Mapping[str, Any]) -> pd.DataFrame:
         """The findings as a one-row frame in the input contract, or a :class:`RequestError`
         naming the finding and what is allowed."""
-        from data_gen import ContractError, canonical_frame
+        from data_gen import ContractError
 
         if not isinstance(findings, Mapping):
             raise RequestError("findings must be an object mapping finding names to values", "findings")
@@ -256,7 +256,7 @@ class Engine:
                 if df[c].dtype == object and df[c].isna().all():
                     df[c] = df[c].astype(float)
         try:
-            return canonical_frame(df, self.kb)
+            return self.model.check(df)  # the contract's checks, once per update
         except ContractError as exc:
             m = re.search(r"column '([A-Za-z0-9_]+)'", str(exc))
             raise RequestError(str(exc), m.group(1) if m else None) from None
@@ -280,7 +280,7 @@ class Engine:
         """
         from data_gen import next_best_findings, weight_of_evidence
 
-        from .explain import explain
+        from .explain import shap_values
 
         if focus not in (None, "") and focus not in self.classes:
             raise RequestError(f"unknown focus {str(focus)[:40]!r}; expected one of {self.classes} or empty", "focus")
@@ -288,17 +288,19 @@ class Engine:
         df = self.patient(findings)
         mix = self.prevalence(setting)
         kb = self.kb
+        model = self.model
         with self._lock:
-            checked = self.model.check(df)
-            p_model = self.model.predict_proba(checked, prevalence=mix).iloc[0]
-            ex = explain(self.model, checked)
+            # what model.predict_proba and ml.explain compute, without checking the frame again
+            p_model = model._proba_checked(df, mix).iloc[0]
+            raw = shap_values(model, model.encoder.transform(df), n_jobs=1)
+        shap_all = np.einsum("nfk,fj->njk", raw, model.encoder.source_matrix())[0]  # (columns, classes)
         woe = weight_of_evidence(df, prevalence=mix, recording=ORACLE_RECORDING, knowledge=kb)
         # the evidence's total is the oracle's centred log posterior: its softmax is oracle_proba
         total = woe.total[0]
         z = np.exp(total - total.max())
         p_oracle = pd.Series(z / z.sum(), index=self.classes)
-        shap_c = ex.values[0] - ex.values[0].mean(axis=-1, keepdims=True)  # (J, K)
-        shap_cols = list(ex.feature_names)
+        shap_c = shap_all - shap_all.mean(axis=-1, keepdims=True)  # (J, K), centred as in ml.reasons
+        shap_cols = list(model.encoder.columns)
         woe_v = woe.values[0]  # (J, K)
         order = np.argsort(-p_model.to_numpy(), kind="stable")
         differential = [
@@ -530,7 +532,11 @@ def run(model, *, host: str = "127.0.0.1", port: int = 8000) -> int:
     import sys
 
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
+    # one patient per update: the booster's and BLAS's thread pools only cost time here, and
+    # they would compete with the server on a small machine
+    threadpool_limits(limits=1)
     app = create_app(model)
     threading.Thread(target=warm_up, args=(app.engine,), daemon=True).start()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
