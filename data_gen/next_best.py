@@ -15,9 +15,14 @@ recorded"**: in both terms column ``j``'s missingness (structural and the record
 no evidence. Today's term sums ``j`` out, and an outcome contributes P(v | cell), the knowledge
 base's value distribution, without the probability of being recorded. Every other column keeps
 the meaning ``missing=`` and ``recording=`` give it in :func:`data_gen.oracle_proba`. For most
-columns this is exactly ``oracle_proba`` of the patient; it differs where a blank is evidence
-(an SLC34A2 test not done, a bone scan not done, a lesion size absent because there is no
-discrete lesion), which the entropy column ``entropy_now_bits`` then reflects.
+columns under complete or MCAR recording this is exactly ``oracle_proba`` of the patient; it
+differs where a blank is evidence (an SLC34A2 test not done, a bone scan not done, a lesion size
+absent because there is no discrete lesion; under the case-report regime any blank, since
+present findings are reported more often than absent ones), which ``posterior_now`` and
+``entropy_now_bits`` then reflect. For a column with structural missingness the hypothetical
+value follows the knowledge base's value distribution in every cell, also where the column is
+structurally absent (a lesion size for PAM before calcification): measuring is taken to reveal
+a value.
 
 The predictive distribution of the outcome comes from the oracle's own model, summed over the
 latent cells: P(v | x_-j) ∝ Σ_k prior_k Σ_cells P(cell | k) P(x_-j | cell) P(v | cell). All
@@ -25,6 +30,9 @@ hypothetical patients of one patient (every candidate column with every outcome)
 one frame and scored by a single call of :func:`data_gen.oracle_log_likelihood` with
 ``measured=`` marking the column each row measures; the gain is then computed as the mutual
 information of the stacked joint table, so it is always in ``[0, entropy_now_bits]``.
+:func:`next_best_findings_batch` does the same for many patients at once: the rows of about 130
+patients go into one oracle call, and per (patient, column) segment reductions give every gain,
+outcome probability and posterior with no Python loop over patients.
 
 Outcomes
 --------
@@ -62,7 +70,7 @@ from .knowledge import Knowledge, load_knowledge
 from .oracle import _IMPOSSIBLE, oracle_log_likelihood
 from .sampler import resolve_prevalence
 
-__all__ = ["next_best_findings", "continuous_grid", "GRID_SPAN_SD", "GRID_STEP_SD"]
+__all__ = ["next_best_findings", "next_best_findings_batch", "continuous_grid", "GRID_SPAN_SD", "GRID_STEP_SD"]
 
 #: The grid of a continuous column spans this many standard deviations around every cell's centre.
 GRID_SPAN_SD = 6.0
@@ -212,9 +220,10 @@ def next_best_findings(
 
     Notes
     -----
-    Cost: one oracle call on about 500 hypothetical patients (88 binary outcomes, 5
+    Cost: one oracle call on at most 247 hypothetical patients (88 binary outcomes, 5
     categorical, the continuous grids), 20-40 ms per patient on one core
-    (``benchmarks/bench_next_best.py``).
+    (``benchmarks/bench_next_best.py``); :func:`next_best_findings_batch` ranks many patients
+    at a few ms each.
 
     Examples
     --------
@@ -227,117 +236,192 @@ def next_best_findings(
     (3, True)
     """
     kb = _kb(knowledge)
+    row = _one_patient(patient, kb)
+    res = _ranked(row, kb, prevalence=prevalence, missing=missing, recording=recording, focus=focus, top=top, strict=True)
+    return res.drop(columns=["patient"])
+
+
+def next_best_findings_batch(
+    patients: pd.DataFrame,
+    *,
+    prevalence=None,
+    missing: str = "model",
+    recording=None,
+    focus: str | None = None,
+    top: int | None = None,
+    knowledge=None,
+) -> pd.DataFrame:
+    """:func:`next_best_findings` for many patients at once, vectorized across them.
+
+    Parameters are those of :func:`next_best_findings`, except ``patients``: a frame of any
+    number of patients in the input contract (every contract column present, NaN = not
+    recorded; checked like :func:`data_gen.validate_frame`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :func:`next_best_findings` plus ``patient`` (the row's index label),
+        first; per patient its ``top`` best columns (all when None), best first; patients in
+        their order. A patient that is impossible under every class (a declared impossible
+        combination) has no rows.
+
+    Notes
+    -----
+    Patients are processed in batches of about 32,000 hypothetical rows (one oracle call per
+    batch, ~70 patients); the gains, outcome probabilities and posteriors are computed with
+    segment reductions over the stacked rows, with no Python loop over patients except to
+    format the rows kept.
+    """
+    kb = _kb(knowledge)
+    frame = canonical_frame(patients, kb)
+    return _ranked(frame, kb, prevalence=prevalence, missing=missing, recording=recording, focus=focus, top=top, strict=False)
+
+
+def _ranked(frame, kb, *, prevalence, missing, recording, focus, top, strict: bool) -> pd.DataFrame:
+    """The ranking of checked patients; ``strict``: refuse an impossible patient (one patient)."""
     prior = resolve_prevalence(prevalence, kb)
     classes = list(kb.class_names)
     if focus is not None and focus not in classes:
         raise ValueError(f"focus must be one of the classes {classes}, got {focus!r}")
     if top is not None and (isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1):
         raise ValueError(f"top must be a whole number >= 1 (or None for every column), got {top!r}")
-    row = _one_patient(patient, kb)
+    tpl = _template(kb)
+    per_batch = max(1, _BATCH_ROWS // len(tpl.col))
+    parts = []
+    for b in range(0, len(frame), per_batch):  # batches of patients, each one oracle call
+        parts.append(_rank_batch(frame.iloc[b : b + per_batch], kb, tpl, prior, missing, recording, focus, top, strict))
+    cols = _OUTPUT_COLUMNS + (_FOCUS_COLUMNS if focus is not None else [])
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    return out[cols]
+
+
+_OUTPUT_COLUMNS = ["patient", "column", "kind", "expected_information_gain_bits", "entropy_now_bits", "outcomes",
+                   "outcome_probabilities", "posterior_after", "posterior_now"]
+_FOCUS_COLUMNS = ["focus_class", "expected_focus_shift", "focus_probability_now", "focus_probability_min", "focus_probability_max"]
+#: Hypothetical rows per oracle call when many patients are ranked.
+_BATCH_ROWS = 1 << 15
+
+
+class _Template:
+    """Every (column, outcome) pair of the knowledge base, grouped by column in contract order."""
+
+    def __init__(self, kb: Knowledge):
+        t = kb.cells
+        col, val, logw = [], [], []
+        for jc, name in enumerate(kb.column_names):
+            spec = kb.columns[name]
+            if spec.kind == "binary":
+                v, w = [x for _, x in _BINARY_OUTCOMES], np.zeros(2)
+            elif spec.kind == "categorical":
+                v = list(range(len(t.cat_levels[t.categorical.index(name)])))  # level codes
+                w = np.zeros(len(v))
+            else:
+                nodes, weights, has_zero = continuous_grid(name, kb)
+                v = ([0.0] if has_zero else []) + list(nodes)
+                w = np.log(np.concatenate([[1.0] if has_zero else [], weights]))
+            col += [jc] * len(v)
+            val += list(map(float, v))
+            logw.append(w)
+        self.col = np.asarray(col, dtype=np.int64)
+        self.val = np.asarray(val)
+        self.logw = np.concatenate(logw)
+
+
+_TEMPLATES: dict = {}
+
+
+def _template(kb: Knowledge) -> _Template:
+    if kb.sha256 not in _TEMPLATES:
+        _TEMPLATES[kb.sha256] = _Template(kb)
+    return _TEMPLATES[kb.sha256]
+
+
+def _rank_batch(frame, kb, tpl, prior, missing, recording, focus, top, strict):
+    """The ranked next findings of a batch of checked patients (one oracle call)."""
     t = kb.cells
-    blank = row.iloc[0].isna()
-    candidates = [c for c in kb.column_names if bool(blank[c])]
-
-    # the hypothetical patients: per candidate column, one row per outcome (grid node)
-    seg_col, seg_values, seg_logw, seg_labels = [], [], [], []
-    for col in candidates:
-        spec = kb.columns[col]
-        if spec.kind == "binary":
-            vals = [v for _, v in _BINARY_OUTCOMES]
-            logw = np.zeros(2)
-        elif spec.kind == "categorical":
-            vals = list(t.cat_levels[t.categorical.index(col)])
-            logw = np.zeros(len(vals))
-        else:
-            nodes, weights, has_zero = continuous_grid(col, kb)
-            vals = ([0.0] if has_zero else []) + list(nodes)
-            logw = np.log(np.concatenate([[1.0] if has_zero else [], weights]))
-        seg_col.append(col)
-        seg_values.append(vals)
-        seg_logw.append(logw)
-    sizes = np.array([len(v) for v in seg_values], dtype=np.int64)
-    n_rows = 1 + int(sizes.sum())
-    starts = 1 + np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-
-    # built column by column in the contract's dtypes (the oracle re-checks them cheaply)
+    names = list(kb.column_names)
+    n = len(frame)
+    blank = frame[names].isna().to_numpy()  # (n, J)
+    sel = blank[:, tpl.col]  # (n, T): the template rows each patient needs
+    pat, trow = np.nonzero(sel)  # rows ordered by patient, then column, then outcome
+    if len(pat) == 0:
+        return pd.DataFrame(columns=_OUTPUT_COLUMNS)
+    rcol = tpl.col[trow]
+    # the hypothetical patients, column by column in the contract's dtypes
     data = {}
-    measured = np.zeros((n_rows, len(kb.column_names)), dtype=bool)
-    pos = {c: i for i, c in enumerate(kb.column_names)}
-    first = row.iloc[0].to_dict()
-    for col in kb.column_names:
-        v0 = first[col]
-        if kb.columns[col].kind == "categorical":
-            levels = list(t.cat_levels[t.categorical.index(col)])
-            data[col] = np.full(n_rows, -1 if pd.isna(v0) else levels.index(str(v0)), dtype=np.int64)
+    for jc, name in enumerate(names):
+        mine = rcol == jc
+        if kb.columns[name].kind == "categorical":
+            codes = frame[name].cat.codes.to_numpy().astype(np.int64)[pat]
+            codes[mine] = tpl.val[trow[mine]].astype(np.int64)
+            data[name] = pd.Categorical.from_codes(codes, categories=list(t.cat_levels[t.categorical.index(name)]))
         else:
-            data[col] = np.full(n_rows, np.nan if pd.isna(v0) else float(v0))
-    for col, vals, s in zip(seg_col, seg_values, starts):
-        if kb.columns[col].kind == "categorical":
-            levels = list(t.cat_levels[t.categorical.index(col)])
-            vals = [levels.index(v) for v in vals]
-        data[col][s : s + len(vals)] = vals
-        measured[s : s + len(vals), pos[col]] = True
-    for j, col in enumerate(t.categorical):
-        data[col] = pd.Categorical.from_codes(data[col], categories=list(t.cat_levels[j]))
-    hyp = pd.DataFrame(data)
-    ll = oracle_log_likelihood(hyp, missing=missing, recording=recording, knowledge=kb, measured=measured).to_numpy()
+            v = frame[name].to_numpy(dtype=float, na_value=np.nan)[pat]
+            v[mine] = tpl.val[trow[mine]]
+            data[name] = v
+    measured = np.zeros((len(pat), len(names)), dtype=bool)
+    measured[np.arange(len(pat)), rcol] = True
+    ll = oracle_log_likelihood(pd.DataFrame(data), missing=missing, recording=recording, knowledge=kb, measured=measured).to_numpy()
     a = ll + np.where(prior > 0, np.log(np.where(prior > 0, prior, 1.0)), _IMPOSSIBLE)[None, :]
-    joint_max = a.max(axis=1)
-    if joint_max[0] < _IMPOSSIBLE / 2:
+    row_max = a.max(axis=1)
+    post = _softmax(a)  # (R, K) posterior after each outcome
+    log_mass = row_max + np.log(np.exp(a - row_max[:, None]).sum(axis=1)) + tpl.logw[trow]
+    # segments: one per (patient, candidate column), contiguous
+    key = pat * len(names) + rcol
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    seg = np.cumsum(np.r_[True, key[1:] != key[:-1]]) - 1  # segment of every row
+    seg_max = np.maximum.reduceat(log_mass, starts)
+    e = np.exp(log_mass - seg_max[seg])
+    p = e / np.add.reduceat(e, starts)[seg]  # P(outcome | x_-j) within each segment
+    now = np.add.reduceat(p[:, None] * post, starts)  # (S, K)
+    h_now = _entropy_bits(now)
+    gain = np.clip(h_now - np.add.reduceat(p * _entropy_bits(post), starts), 0.0, h_now)
+    s_pat, s_col = pat[starts], rcol[starts]
+    possible = np.zeros(n, dtype=bool)
+    np.logical_or.at(possible, s_pat, seg_max > _IMPOSSIBLE / 2)
+    if strict and not possible.all():
         raise ValueError(
             "the patient is impossible under every class of the knowledge base given the recorded values "
             "(a declared impossible combination, or blanks that this recording= never leaves); "
             "nothing to rank: check the values, or use recording='case_report' or missing='ignore'"
         )
-    post = _softmax(a)  # (rows, K)
-    # log P(outcome, x_-j) up to a constant shared by all rows, times the quadrature weight
-    log_mass = joint_max + np.log(np.exp(a - joint_max[:, None]).sum(axis=1))
-    logw_all = np.concatenate([[0.0]] + seg_logw) if seg_logw else np.zeros(1)
-    log_mass = log_mass + logw_all
-
-    out_rows = []
-    h_row = _entropy_bits(post)
-    for col, vals, s, size in zip(seg_col, seg_values, starts, sizes):
-        sl = slice(s, s + size)
-        p = _softmax(log_mass[sl], axis=0)
-        p = np.where(np.isfinite(p), p, 0.0)
-        now = p @ post[sl]
-        h_now = float(_entropy_bits(now))
-        gain = min(max(h_now - float(p @ h_row[sl]), 0.0), h_now)
-        labels, probs, posts = _outcomes(kb, col, vals, p, post[sl])
+    if focus is not None:
+        f = kb.class_names.index(focus)
+        score = np.add.reduceat(p * np.abs(post[:, f] - now[seg, f]), starts)
+    else:
+        score = gain
+    # per patient, best first (ties keep the contract's column order), the top kept
+    keep = possible[s_pat]
+    order = np.lexsort((s_col, -score, s_pat))
+    order = order[keep[order]]
+    rank = np.arange(len(order)) - np.searchsorted(s_pat[order], s_pat[order], side="left")
+    if top is not None:
+        order = order[rank < int(top)]
+    ends = np.r_[starts[1:], len(pat)]
+    classes = list(kb.class_names)
+    records = []
+    for sg in order:  # formatting of the rows kept (top per patient)
+        col = names[s_col[sg]]
+        sl = slice(starts[sg], ends[sg])
+        vals = tpl.val[trow[sl]]
+        labels, probs, posts = _outcomes(kb, col, vals, p[sl], post[sl])
         rec = {
+            "patient": frame.index[s_pat[sg]],
             "column": col,
             "kind": kb.columns[col].kind,
-            "expected_information_gain_bits": gain,
-            "entropy_now_bits": h_now,
+            "expected_information_gain_bits": float(gain[sg]),
+            "entropy_now_bits": float(h_now[sg]),
             "outcomes": labels,
             "outcome_probabilities": probs,
             "posterior_after": tuple({k: float(q[i]) for i, k in enumerate(classes)} for q in posts),
-            "posterior_now": {k: float(now[i]) for i, k in enumerate(classes)},
+            "posterior_now": {k: float(now[sg, i]) for i, k in enumerate(classes)},
         }
         if focus is not None:
-            f = classes.index(focus)
-            shift = float(p @ np.abs(post[sl, f] - now[f]))
             fp = [q[f] for q in posts]
-            rec.update(
-                focus_class=focus,
-                expected_focus_shift=shift,
-                focus_probability_now=float(now[f]),
-                focus_probability_min=float(min(fp)),
-                focus_probability_max=float(max(fp)),
-            )
-        out_rows.append(rec)
-    cols = ["column", "kind", "expected_information_gain_bits", "entropy_now_bits", "outcomes",
-            "outcome_probabilities", "posterior_after", "posterior_now"]
-    if focus is not None:
-        cols += ["focus_class", "expected_focus_shift", "focus_probability_now", "focus_probability_min", "focus_probability_max"]
-    res = pd.DataFrame(out_rows, columns=cols)
-    key = "expected_focus_shift" if focus is not None else "expected_information_gain_bits"
-    # ties (e.g. all ~0 for a certain patient) keep the contract's column order
-    res = res.iloc[np.argsort(-res[key].to_numpy(dtype=float), kind="stable")].reset_index(drop=True)
-    if top is not None:
-        res = res.head(int(top)).reset_index(drop=True)
-    return res
+            rec.update(focus_class=focus, expected_focus_shift=float(score[sg]), focus_probability_now=float(now[sg, f]),
+                       focus_probability_min=float(min(fp)), focus_probability_max=float(max(fp)))
+        records.append(rec)
+    return pd.DataFrame(records, columns=_OUTPUT_COLUMNS + (_FOCUS_COLUMNS if focus is not None else []))
 
 
 def _outcomes(kb: Knowledge, col: str, vals, p: np.ndarray, post: np.ndarray):
@@ -346,7 +430,8 @@ def _outcomes(kb: Knowledge, col: str, vals, p: np.ndarray, post: np.ndarray):
     if spec.kind == "binary":
         return tuple(lbl for lbl, _ in _BINARY_OUTCOMES), tuple(map(float, p)), tuple(post)
     if spec.kind == "categorical":
-        return tuple(vals), tuple(map(float, p)), tuple(post)
+        levels = kb.cells.cat_levels[kb.cells.categorical.index(col)]
+        return tuple(levels[int(v)] for v in vals), tuple(map(float, p)), tuple(post)
     unit = f" {spec.unit}" if spec.unit else ""
     labels, probs, posts = [], [], []
     v = np.asarray(vals, dtype=float)

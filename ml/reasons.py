@@ -498,6 +498,7 @@ def explain_patients(
     if prev is not None:
         notes.append("probabilities adjusted to the stated prevalence; the reasons do not depend on it")
 
+    nxt = next_findings_for(kb, checked, int(next_findings), prevalence, next_recording)
     out = []
     for n, pid in enumerate(checked.index):
         p = proba[n]
@@ -511,7 +512,6 @@ def explain_patients(
             ag = [make_reason(kb, k, columns[j], data[n, j], c[j]) for j in _select(c, n_reasons, False)]
             per_class.append(ClassReasons(k, kb.classes[k].label, float(p[i]), fav, ag))
         best = classes[order[0]]
-        nxt = next_findings_for(kb, checked.iloc[[n]], int(next_findings), prevalence, next_recording)
         out.append(
             PatientExplanation(
                 patient_id=str(pid),
@@ -522,42 +522,10 @@ def explain_patients(
                 implications=kb.implications(best),
                 prevalence=prev,
                 notes=list(notes),
-                next_findings=nxt,
+                next_findings=nxt[n],
             )
         )
     return out
-
-
-def next_findings_for(kb, patient: pd.DataFrame, top: int, prevalence=None, recording=NEXT_RECORDING, focus=None) -> list[NextFinding]:
-    """The ``top`` best columns to check next for one patient, as :class:`NextFinding` objects.
-
-    A patient the knowledge base finds impossible (a declared impossible combination) gets an
-    empty list: there is nothing to rank.
-    """
-    from data_gen import next_best_findings
-
-    if top <= 0:
-        return []
-    try:
-        nb = next_best_findings(patient, prevalence=prevalence, recording=recording, knowledge=kb, top=top, focus=focus)
-    except ValueError as exc:
-        if "impossible under every class" in str(exc):
-            return []
-        raise
-    return [
-        NextFinding(
-            column=r.column,
-            text=column_display_name(r.column, kb),
-            expected_information_gain_bits=float(r.expected_information_gain_bits),
-            outcomes=list(r.outcomes),
-            outcome_probabilities=[float(x) for x in r.outcome_probabilities],
-            posterior_after=[{k: float(v) for k, v in d.items()} for d in r.posterior_after],
-        )
-        for r in nb.itertuples(index=False)
-    ]
-
-
-
 
 
 def top_reasons(model, df: pd.DataFrame, class_name: str, k: int = 5, *, id_column: str | None = None) -> list[list[Reason]]:
@@ -577,6 +545,35 @@ def top_reasons(model, df: pd.DataFrame, class_name: str, k: int = 5, *, id_colu
     for n in range(len(checked)):
         order = np.argsort(-c[n], kind="stable")[: int(k)]
         out.append([make_reason(kb, class_name, columns[j], ex.data[n, j], c[n, j]) for j in order])
+    return out
+
+
+def next_findings_for(kb, patients: pd.DataFrame, top: int, prevalence=None, recording=NEXT_RECORDING, focus=None) -> list[list[NextFinding]]:
+    """Per patient (in order), the ``top`` best columns to check next as :class:`NextFinding`.
+
+    All patients are ranked together by :func:`data_gen.next_best_findings_batch` (vectorized
+    across patients). A patient the knowledge base finds impossible (a declared impossible
+    combination) gets an empty list: there is nothing to rank.
+    """
+    from data_gen import next_best_findings_batch
+
+    out: list[list[NextFinding]] = [[] for _ in range(len(patients))]
+    if top <= 0 or len(patients) == 0:
+        return out
+    positions = pd.RangeIndex(len(patients))
+    frame = patients.set_axis(positions)  # rows named by position: ids may repeat
+    nb = next_best_findings_batch(frame, prevalence=prevalence, recording=recording, knowledge=kb, top=top, focus=focus)
+    for r in nb.itertuples(index=False):
+        out[int(r.patient)].append(
+            NextFinding(
+                column=r.column,
+                text=column_display_name(r.column, kb),
+                expected_information_gain_bits=float(r.expected_information_gain_bits),
+                outcomes=list(r.outcomes),
+                outcome_probabilities=[float(x) for x in r.outcome_probabilities],
+                posterior_after=[{k: float(v) for k, v in d.items()} for d in r.posterior_after],
+            )
+        )
     return out
 
 

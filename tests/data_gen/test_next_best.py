@@ -232,3 +232,50 @@ def test_mapping_and_series_inputs_agree():
     c = next_best_findings(SPARSE, recording="case_report", top=4)
     assert list(a["column"]) == list(b["column"]) == list(c["column"])
     assert a["expected_information_gain_bits"].tolist() == pytest.approx(c["expected_information_gain_bits"].tolist())
+
+
+def test_batch_equals_one_patient_at_a_time():
+    from data_gen import next_best_findings_batch
+
+    df = generate_cohort(7, random_state=9, recording="case_report")
+    x = df[list(KB.column_names)].copy()
+    x.index = [f"p{i}" for i in range(len(x))]
+    impossible = _patient(on_dialysis=1, chronic_kidney_disease=0)
+    impossible.index = ["impossible"]
+    x = pd.concat([x, impossible, SPARSE.set_axis(["sparse"])])
+    for focus in (None, "metastatic"):
+        batch = next_best_findings_batch(x, recording="case_report", top=4, focus=focus)
+        assert "impossible" not in set(batch["patient"])
+        key = "expected_focus_shift" if focus else "expected_information_gain_bits"
+        for pid in x.index.drop("impossible"):
+            one = next_best_findings(x.loc[[pid]], recording="case_report", top=4, focus=focus)
+            mine = batch[batch["patient"] == pid].drop(columns=["patient"]).reset_index(drop=True)
+            assert list(mine["column"]) == list(one["column"]), pid
+            assert mine[key].tolist() == pytest.approx(one[key].tolist(), abs=1e-12)
+            assert mine["outcome_probabilities"].tolist() == one["outcome_probabilities"].tolist()
+    # a small batch size runs several oracle calls and changes nothing
+    import data_gen.next_best as nbm
+
+    full = next_best_findings_batch(x, recording="case_report", top=2)
+    old = nbm._BATCH_ROWS
+    nbm._BATCH_ROWS = 500
+    try:
+        small = next_best_findings_batch(x, recording="case_report", top=2)
+    finally:
+        nbm._BATCH_ROWS = old
+    assert small["column"].tolist() == full["column"].tolist()
+    assert small["expected_information_gain_bits"].tolist() == pytest.approx(full["expected_information_gain_bits"].tolist(), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("measured", "match"),
+    [
+        (pd.DataFrame({"gout": [True]}), "unknown column"),
+        (pd.DataFrame({"age_years": [1]}), "must be bool"),
+        (np.zeros((1, 3), dtype=bool), "shape"),
+        (pd.DataFrame({"age_years": [True, False]}), "rows"),
+    ],
+)
+def test_measured_argument_is_checked(measured, match):
+    with pytest.raises(ValueError, match=match):
+        oracle_log_likelihood(SPARSE, recording=0.5, measured=measured)

@@ -158,10 +158,14 @@ def test_case_toggle_and_agreement_with_the_api(server, page, tmp_path):
     assert page.dialogs == []
 
 
-def test_next_finding_click_sets_it(server, page):
+def test_sparse_patient_agrees_and_a_next_finding_click_sets_it(server, page):
+    """The issue's sparse patient: a 60-year-old woman with lower-zone calcified nodules of
+    3 mm, nothing else recorded; the page's next-best list is next_best_findings'."""
     url, engine = server
     page.goto(url + "?age_years=60&sex=female&zone=lower&calcified_nodules=1&lesion_size_mm=3")
     _wait(page, "window.pulmocalc && window.pulmocalc.updates >= 1")
+    sparse = {"age_years": 60, "sex": "female", "zone": "lower", "calcified_nodules": 1, "lesion_size_mm": 3}
+    _check_against_api(page, engine, sparse)
     col = page.get_attribute("#next li[data-column]", "data-column")
     before = _updates(page)
     page.click("#next li[data-column] button.set")
