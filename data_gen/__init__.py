@@ -5,15 +5,16 @@ __all__ = ["CLASSES", "Knowledge", "KnowledgeError", "load_knowledge"]
 from .sampler import BLOCK_SIZE, generate_cohort, iter_cohort
 
 __all__ += ["BLOCK_SIZE", "generate_cohort", "iter_cohort"]
-from .oracle import Evidence, oracle_log_likelihood, oracle_proba, oracle_shapley, weight_of_evidence
+from .oracle import Evidence, PrevalenceError, oracle_log_likelihood, oracle_proba, oracle_shapley, weight_of_evidence
 
-__all__ += ["Evidence", "oracle_log_likelihood", "oracle_proba", "oracle_shapley", "weight_of_evidence"]
+__all__ += ["Evidence", "PrevalenceError", "oracle_log_likelihood", "oracle_proba", "oracle_shapley", "weight_of_evidence"]
 from .cases import paper_cases
 
 __all__ += ["paper_cases"]
-from .contract import ContractError, LABEL, canonical_frame, iter_patients, read_patients, validate_frame
+from .contract import ContractError, ContractWarning, LABEL, as_pandas, canonical_frame, validate_frame
+from .reader import iter_patients, read_patients
 
-__all__ += ["ContractError", "LABEL", "canonical_frame", "iter_patients", "read_patients", "validate_frame"]
+__all__ += ["ContractError", "ContractWarning", "LABEL", "as_pandas", "canonical_frame", "iter_patients", "read_patients", "validate_frame"]
 from .dictionary import render_data_dictionary
 
 __all__ += ["render_data_dictionary"]

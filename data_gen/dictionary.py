@@ -9,6 +9,8 @@ the fixed wording that explains how to read the tables.
 
 from __future__ import annotations
 
+import math
+
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 
@@ -169,6 +171,7 @@ def _column_section(kb: Knowledge, name: str, spec: ColumnSpec) -> list[str]:
         f"- **type:** {spec.kind} ({spec.group})",
         f"- **unit:** {spec.unit or '—'}",
         f"- **allowed values:** {_allowed(spec)}; empty = not recorded",
+        *_plausibility(spec),
         "",
     ]
     rows = []
@@ -310,12 +313,29 @@ def _allowed(spec: ColumnSpec) -> str:
     return " and ".join(t for t in (lo, hi) if t) or "any finite number"
 
 
+def _plausibility(spec: ColumnSpec) -> list[str]:
+    """The plausible range and the alternative unit of a lab column, with their sources."""
+    lines = []
+    if spec.plausible_min is not None or spec.plausible_max is not None:
+        lo = "-∞" if spec.plausible_min is None else _num(spec.plausible_min)
+        hi = "∞" if spec.plausible_max is None else _num(spec.plausible_max)
+        lines.append(f"- **plausible range:** {lo} to {hi} {spec.unit or ''}; values outside are refused (source: {_cell(spec.plausible_source.describe())})")
+    if spec.alt_unit is not None:
+        lines.append(
+            f"- **other unit:** {spec.alt_unit} x {_num(spec.alt_factor)} = {spec.unit}; a value plausible only in "
+            f"{spec.alt_unit} is refused with this conversion (source: {_cell(spec.alt_source.describe())})"
+        )
+    return lines
+
+
 def _interval(spec: ColumnSpec) -> str:
-    """The support a truncated normal is confined to, in interval notation."""
-    lo = "-∞" if spec.min is None else _num(spec.min)
-    hi = "∞" if spec.max is None else _num(spec.max)
-    left = "(" if spec.min is None or spec.min_exclusive else "["
-    right = ")" if spec.max is None else "]"
+    """The support a truncated normal is confined to (range and plausible range), in interval notation."""
+    lo_v = max(v for v in (spec.min, spec.plausible_min, -math.inf) if v is not None)
+    hi_v = min(v for v in (spec.max, spec.plausible_max, math.inf) if v is not None)
+    lo = "-∞" if lo_v == -math.inf else _num(lo_v)
+    hi = "∞" if hi_v == math.inf else _num(hi_v)
+    left = "(" if lo_v == -math.inf or (spec.min_exclusive and lo_v == spec.min) else "["
+    right = ")" if hi_v == math.inf else "]"
     return f"{left}{lo}, {hi}{right}"
 
 

@@ -147,6 +147,14 @@ class ColumnSpec:
     min: float | None = None
     max: float | None = None
     min_exclusive: bool = False
+    #: plausible range in ``unit``: values outside it are refused (a lab value in another unit)
+    plausible_min: float | None = None
+    plausible_max: float | None = None
+    plausible_source: Source | None = None
+    #: a common alternative unit and the factor that converts it to ``unit``
+    alt_unit: str | None = None
+    alt_factor: float | None = None
+    alt_source: Source | None = None
 
 
 @dataclass(frozen=True)
@@ -360,6 +368,11 @@ class Knowledge:
                     add(f"{k}: {col}", src)
                 for src in m.missing_source.values():
                     add(f"{k}: {col} (missing)", src)
+        for col, spec in self.columns.items():
+            if spec.plausible_source is not None:
+                add(f"contract: {col} (plausible range)", spec.plausible_source)
+            if spec.alt_source is not None:
+                add(f"contract: {col} ({spec.alt_unit} conversion)", spec.alt_source)
         return out
 
 
@@ -489,7 +502,7 @@ def _build(raw: Mapping, path: Path, sha: str) -> Knowledge:
         _fail("schema_version", f"expected 1, got {raw.get('schema_version')!r}")
     literature = _require(raw, "literature", "[literature]", Mapping)
     sources = _Sources(_require(raw, "sources", "[sources]", Mapping), literature)
-    columns = _parse_columns(_require(raw, "columns", "[columns]", Mapping))
+    columns = _parse_columns(_require(raw, "columns", "[columns]", Mapping), sources)
     defaults = _require(raw, "defaults", "[defaults]", Mapping)
     for col in columns:
         if col not in defaults:
@@ -554,7 +567,7 @@ def _build(raw: Mapping, path: Path, sha: str) -> Knowledge:
     return kb
 
 
-def _parse_columns(raw: Mapping) -> dict[str, ColumnSpec]:
+def _parse_columns(raw: Mapping, sources: "_Sources") -> dict[str, ColumnSpec]:
     out = {}
     for name, rc in raw.items():
         where = f"[columns.{name}]"
@@ -574,6 +587,7 @@ def _parse_columns(raw: Mapping) -> dict[str, ColumnSpec]:
             min=rc.get("min"),
             max=rc.get("max"),
             min_exclusive=bool(rc.get("min_exclusive", False)),
+            **_plausibility(rc, kind, where, sources),
         )
     return out
 
@@ -618,6 +632,40 @@ def _parse_recording(raw, columns, sources) -> dict[str, RecordingDecl]:
                 r = _probability(val, cw)
                 rates[col] = MappingProxyType({k: r for k in keys})
         out[name] = RecordingDecl(name, description, MappingProxyType(rates), source)
+    return out
+
+
+def _plausibility(rc: Mapping, kind: str, where: str, sources: "_Sources") -> dict:
+    """The optional plausible range and alternative unit of a continuous column, with sources."""
+    out: dict = {}
+    keys = ("plausible_min", "plausible_max", "alt_unit", "alt_factor")
+    if not any(k in rc for k in keys):
+        return out
+    if kind != "continuous":
+        _fail(where, f"{', '.join(k for k in keys if k in rc)} apply to continuous columns only")
+    for k in ("plausible_min", "plausible_max"):
+        if k in rc:
+            v = rc[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                _fail(f"{where}.{k}", f"expected a finite number, got {v!r}")
+            out[k] = float(v)
+    lo, hi = out.get("plausible_min"), out.get("plausible_max")
+    if lo is not None and hi is not None and lo >= hi:
+        _fail(where, f"plausible_min ({lo:g}) must be below plausible_max ({hi:g})")
+    if lo is None and hi is None:
+        _fail(where, "alt_unit needs a plausible range (plausible_min and/or plausible_max) to recognize the other unit")
+    if (lo is not None and rc.get("min") is not None and lo < rc["min"]) or (hi is not None and rc.get("max") is not None and hi > rc["max"]):
+        _fail(where, "the plausible range must lie within min and max")
+    out["plausible_source"] = sources.parse(_require(rc, "plausible_source", where), f"{where}.plausible_source")
+    if ("alt_unit" in rc) != ("alt_factor" in rc):
+        _fail(where, "alt_unit and alt_factor go together")
+    if "alt_unit" in rc:
+        factor = rc["alt_factor"]
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+            _fail(f"{where}.alt_factor", f"expected a number > 0 that converts {rc['alt_unit']} to {rc.get('unit')}, got {factor!r}")
+        out["alt_unit"] = _require(rc, "alt_unit", where, str)
+        out["alt_factor"] = float(factor)
+        out["alt_source"] = sources.parse(_require(rc, "alt_source", where), f"{where}.alt_source")
     return out
 
 
@@ -919,8 +967,9 @@ def _compile_cells(classes: Mapping[str, ClassSpec], columns: Mapping[str, Colum
             cont_missing[j, c] = m.missing.at(cell_levels[c])
         cont_dist.append(dist)
         cont_params.append(MappingProxyType(arrs))
-        lo = -np.inf if spec.min is None else float(spec.min)
-        hi = np.inf if spec.max is None else float(spec.max)
+        # sampled values stay within what the contract accepts: its range and its plausible range
+        lo = max(-np.inf if spec.min is None else float(spec.min), -np.inf if spec.plausible_min is None else spec.plausible_min)
+        hi = min(np.inf if spec.max is None else float(spec.max), np.inf if spec.plausible_max is None else spec.plausible_max)
         cont_bounds.append((lo, hi))
 
     for arr in (p1, p_given, bmiss, cat_missing, cont_missing):

@@ -417,7 +417,46 @@ def oracle_proba(
     kb = _kb(knowledge)
     prior = resolve_prevalence(prevalence, kb)
     ll = oracle_log_likelihood(df, missing=missing, recording=recording, knowledge=kb).to_numpy()
+    check_prevalence_fits(ll, prior, df.index, kb)
     return pd.DataFrame(_posterior(ll, prior), index=df.index, columns=list(kb.class_names))
+
+
+class PrevalenceError(ValueError):
+    """A prevalence that gives 0 to every class the patient's findings allow."""
+
+
+def check_prevalence_fits(ll: np.ndarray, prior: np.ndarray, index: pd.Index, kb: Knowledge) -> None:
+    """Refuse patients whom no class allowed by the prevalence can explain.
+
+    A class "allows" a patient when the patient's findings have a non-zero likelihood under it
+    (``ll`` from :func:`oracle_log_likelihood`). When every allowed class has prevalence 0, the
+    posterior is undefined: renormalizing what is left would answer confidently for a class
+    the findings rule out. Patients impossible under every class are left to the caller (NaN
+    with a warning in the oracle).
+
+    Raises
+    ------
+    PrevalenceError
+        Naming the rows, the classes the findings allow and the classes set to 0.
+    """
+    zero = prior <= 0
+    if not zero.any():
+        return
+    possible = ll > _IMPOSSIBLE / 2
+    unfit = possible.any(axis=1) & ~(possible & ~zero[None, :]).any(axis=1)
+    if not unfit.any():
+        return
+    from .contract import _display_index, _rows
+
+    names = np.asarray(kb.class_names)
+    first = np.flatnonzero(unfit)[0]
+    allowed = ", ".join(names[possible[first]])
+    raise PrevalenceError(
+        f"no class allowed by this prevalence fits {_rows(_display_index(index), unfit)}: "
+        f"{'its' if unfit.sum() == 1 else 'the first one' + chr(39) + 's'} findings allow only {allowed}, "
+        f"and the prevalence sets {', '.join(names[zero])} to 0; give those classes a share > 0, or leave the "
+        "prevalence out"
+    )
 
 
 def _posterior(ll: np.ndarray, prior: np.ndarray) -> np.ndarray:

@@ -13,6 +13,15 @@ guard against someone who can rewrite all three files, so load models only from 
 trust. The model shipped in ``models/`` is additionally pinned by its hash in
 ``ml/shipped.py``.
 
+A pickle holds objects of the libraries that wrote it (the booster's random generator is a
+numpy object), and an older library may not read it. The metadata records the versions the
+model was written with; :func:`load_model` compares them with the installed ones, and any
+failure to unpickle becomes an :class:`ArtifactError` naming both sets of versions (never a
+raw ``ValueError`` from deep inside numpy). The version floors declared in ``pyproject.toml``
+are those the shipped model is proven to load on: ``tools/check_version_floors.py`` installs
+exactly the floors in a fresh environment, loads the shipped model there and compares its
+predictions with the current environment's.
+
 A pickle-free export is offered as well (needs the optional ``skops`` package,
 ``pip install 'pulmocalc[skops]'``)::
 
@@ -44,6 +53,7 @@ __all__ = [
     "load_model",
     "read_metadata",
     "DEFAULT_MODEL_PATH",
+    "version_differences",
     "export_skops",
     "load_skops",
     "SKOPS_TRUSTED_TYPES",
@@ -95,6 +105,71 @@ def _versions() -> dict:
         "joblib": joblib.__version__,
         "python": platform.python_version(),
     }
+
+
+#: Libraries whose objects are inside the pickle: an older one may not read it.
+PICKLED_LIBRARIES = ("numpy", "scikit-learn", "joblib", "pandas")
+
+
+def version_differences(recorded: dict) -> dict[str, tuple[str, str]]:
+    """Libraries of the pickle whose installed version differs from the recorded one.
+
+    Returns
+    -------
+    dict
+        ``{library: (recorded, installed)}`` for each of :data:`PICKLED_LIBRARIES` that differs.
+
+    Examples
+    --------
+    >>> version_differences({"numpy": "0.0.1"})["numpy"][0]
+    '0.0.1'
+    """
+    installed = _versions()
+    return {
+        lib: (str(recorded[lib]), installed[lib])
+        for lib in PICKLED_LIBRARIES
+        if lib in recorded and str(recorded[lib]) != installed[lib]
+    }
+
+
+def _versions_text(recorded: dict) -> str:
+    installed = _versions()
+    written = ", ".join(f"{lib} {recorded.get(lib, '?')}" for lib in PICKLED_LIBRARIES)
+    here = ", ".join(f"{lib} {installed[lib]}" for lib in PICKLED_LIBRARIES)
+    return f"it was written with {written}; this environment has {here}"
+
+
+def _unpickle(p: Path, meta: dict):
+    """joblib.load, with any failure turned into an ArtifactError naming both sets of versions."""
+    import warnings
+
+    recorded = meta.get("versions") or {}
+    try:
+        with warnings.catch_warnings():
+            # scikit-learn warns on any version difference; the difference is named below if it matters
+            warnings.filterwarnings("ignore", message=".*Trying to unpickle estimator.*")
+            model = joblib.load(p)
+    except Exception as exc:
+        differ = version_differences(recorded)
+        fix = (
+            "install at least the versions it was written with (pip install "
+            + " ".join(f"'{lib}>={rec}'" for lib, (rec, _) in differ.items())
+            + ") or retrain it here with `pulmocalc train`"
+            if differ
+            else "retrain it with `pulmocalc train`"
+        )
+        raise ArtifactError(
+            f"cannot unpickle {str(p)!r} ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+            f"{_versions_text(recorded)}; {fix}"
+        ) from None
+    if version_differences(recorded):
+        warnings.warn(
+            f"{str(p)!r} was loaded with other library versions than it was written with: {_versions_text(recorded)}; "
+            "tools/check_version_floors.py proves the declared floors, retrain with `pulmocalc train` if in doubt",
+            UserWarning,
+            stacklevel=3,
+        )
+    return model
 
 
 def _metadata(model) -> dict:
@@ -185,7 +260,9 @@ def load_model(path=None, *, knowledge=None):
     ------
     ArtifactError
         The file is missing, modified (hash mismatch), of a newer format, or trained for
-        another input contract or knowledge base. Nothing is unpickled in these cases.
+        another input contract or knowledge base (nothing is unpickled in these cases); or it
+        cannot be unpickled here, naming the library versions it was written with and the
+        installed ones.
 
     Examples
     --------
@@ -205,7 +282,7 @@ def load_model(path=None, *, knowledge=None):
     _verify_hashes(p, meta_path, sha_path, pinned)
     meta = json.loads(meta_path.read_text())
     knowledge, kb = _check_provenance(p, meta, knowledge)
-    model = joblib.load(p)
+    model = _unpickle(p, meta)
     from .model import CalcificationModel
 
     if not isinstance(model, CalcificationModel):

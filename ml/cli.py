@@ -3,7 +3,11 @@
 This module is the only place that parses arguments or prints. The libraries (``data_gen``,
 ``ml``) raise ``ValueError`` (including ``data_gen.KnowledgeError`` and the contract's
 ``ContractError``) with a message that names what is wrong; here such errors, and ``OSError``
-for files, become one line ``pulmocalc: error: <message>`` on stderr and exit status 2.
+for files, become one line ``pulmocalc: error: <message>`` on stderr and exit status 2. The
+contract's warnings (``ContractWarning``: absent columns read as not recorded) become one line
+``pulmocalc: notice: <message>`` on stderr. When the reader of stdout goes away
+(``pulmocalc predict file.csv | head``) the command stops quietly, as Unix tools do, with the
+status of a process ended by SIGPIPE (141).
 
 Adding a subcommand takes one function that defines its arguments and one that runs it::
 
@@ -23,6 +27,7 @@ import math
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
 
 PROG = "pulmocalc"
 EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_BROKEN_PIPE = 128 + 13  # as a process ended by SIGPIPE
 # Rows per generated chunk: a multiple of the sampler's block size, so no block is drawn twice.
 DEFAULT_CHUNK_SIZE = 6 * (1 << 15)
 # Below this size a non-interactive run prints no progress (tests, pipelines, small cohorts).
@@ -123,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        status = args._run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_notice
+            status = args._run(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (ValueError, OSError) as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -131,6 +143,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     return EXIT_OK if status is None else int(status)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_notice(message, category, filename, lineno, file=None, line=None):
+    """The contract's warnings as one ``pulmocalc: notice:`` line; others as Python shows them."""
+    from data_gen import ContractWarning
+
+    if issubclass(category, ContractWarning):
+        print(f"{PROG}: notice: {' '.join(str(message).split())}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _one_line(exc: BaseException) -> str:
@@ -177,6 +212,19 @@ def _add_prevalence_argument(p: argparse.ArgumentParser) -> None:
 
 def _add_patients_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("patients", metavar="PATIENTS", help="CSV or Parquet file of patients in the input contract")
+    _add_dialect_arguments(p)
+
+
+def _add_dialect_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("CSV dialect (read off the file unless given)")
+    g.add_argument("--sep", choices=(",", ";", "tab"), help="field separator")
+    g.add_argument("--decimal", choices=(".", ","), help="decimal mark of numbers")
+    g.add_argument("--encoding", metavar="NAME", help="text encoding (default UTF-8), e.g. cp1252 for Excel's plain CSV")
+
+
+def dialect_options(args: argparse.Namespace) -> dict:
+    """``sep``, ``decimal`` and ``encoding`` of :func:`data_gen.read_patients` from the arguments."""
+    return {"sep": args.sep, "decimal": args.decimal, "encoding": args.encoding}
 
 
 def _load_knowledge(path: str | None):
@@ -512,6 +560,31 @@ def _run_dictionary(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------
+# pulmocalc template
+# --------------------------------------------------------------------------------------------
+def _template_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, metavar="FILE", help="the CSV file to write, e.g. patients.csv")
+    _add_knowledge_argument(p)
+
+
+@command("template", help="write a CSV template: the contract's header and one example patient (the review's case 1)",
+         arguments=_template_arguments)
+def _run_template(args: argparse.Namespace) -> int:
+    from data_gen import LABEL, paper_cases
+
+    out = _output_path(args.out)
+    if out.suffix.lower() != ".csv":
+        raise ValueError(f"--out {args.out!r}: the template is a .csv file")
+    kb = _load_knowledge(args.knowledge)
+    example = paper_cases().drop(columns=[LABEL], errors="ignore").iloc[:1]
+    example = example[list(kb.column_names)]
+    write_cohort([example], out, "csv")
+    print(f"wrote {out}: the header of the {len(kb.column_names)} contract columns and one example patient (the review's case 1); "
+          "leave a cell empty when it is not recorded, and drop the columns you do not record")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
 # pulmocalc explain
 # --------------------------------------------------------------------------------------------
 def _explain_arguments(p: argparse.ArgumentParser) -> None:
@@ -544,7 +617,7 @@ def _run_explain(args: argparse.Namespace) -> int:
     prevalence = None
     if args.prevalence is not None:
         prevalence = parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)
-    patients = read_patients(args.patients, knowledge=kb, id_column=args.id_column)
+    patients = read_patients(args.patients, knowledge=kb, id_column=args.id_column, **dialect_options(args))
     explanations = explain_patients(
         model, patients, top=args.top, n_reasons=args.reasons, prevalence=prevalence, next_findings=args.next_findings
     )

@@ -157,6 +157,9 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=_int_at_least(100), default=100_000, help="patients to generate (default 100,000)")
     p.add_argument("--seed", type=_int_at_least(0), default=7, help="seed of the generated evaluation cohort (default 7)")
     p.add_argument("--data", metavar="FILE", help="evaluate on a labelled CSV/Parquet file instead of a generated cohort")
+    from .cli import _add_dialect_arguments
+
+    _add_dialect_arguments(p)
     p.add_argument("--id-column", metavar="COL", help="with --data: a column identifying patients (not a feature)")
     _add_prevalence_argument(p)
     p.add_argument("--bootstrap", type=_int_at_least(0), default=1000, help="paired bootstrap resamples for the gap CI (0 = none)")
@@ -175,7 +178,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     kb = model.knowledge
     prevalence = _prevalence(args, kb)
     if args.data is not None:
-        cohort = read_patients(args.data, knowledge=kb, label="required", id_column=args.id_column)
+        from .cli import dialect_options
+
+        cohort = read_patients(args.data, knowledge=kb, label="required", id_column=args.id_column, **dialect_options(args))
         source = f"{args.data} ({len(cohort):,} patients)"
     else:
         if args.id_column is not None:
@@ -233,7 +238,7 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
 def run_predict(args: argparse.Namespace) -> int:
     from data_gen import iter_patients
 
-    from .cli import write_cohort
+    from .cli import dialect_options, write_cohort
 
     model = _load(args)
     kb = model.knowledge
@@ -241,7 +246,9 @@ def run_predict(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise ValueError(f"--out must end in .csv or .json, got {args.out!r}")
-    chunks = iter_patients(args.patients, chunksize=args.chunk_size, knowledge=kb, id_column=args.id_column)
+    chunks = iter_patients(
+        args.patients, chunksize=args.chunk_size, knowledge=kb, id_column=args.id_column, **dialect_options(args)
+    )
     # one chunk of patients is read, checked and predicted at a time, so memory is bounded by
     # --chunk-size; the first chunk is checked before anything is printed or written
     predicted = (model._proba_checked(chunk, prevalence) for chunk in chunks)

@@ -658,6 +658,18 @@ def _resolve_baselines(baselines, kb) -> dict[str, Any]:
     return out
 
 
+def _check_labels_allowed(y: pd.Series, prior: np.ndarray, kb) -> None:
+    """A labelled cohort cannot hold patients of a class the prevalence sets to 0."""
+    counts = pd.Series(np.asarray(y).astype(object)).value_counts()
+    excluded = [(k, int(counts.get(k, 0))) for k, share in zip(kb.class_names, prior) if share <= 0 and counts.get(k, 0) > 0]
+    if excluded:
+        shown = ", ".join(f"{n:,} labelled {k!r}" for k, n in excluded)
+        raise ValueError(
+            f"the cohort has {shown}, but the prevalence sets {'that class' if len(excluded) == 1 else 'those classes'} to 0: "
+            "the setting it describes has no such patients; give each class in the cohort a share > 0, or leave the prevalence out"
+        )
+
+
 def evaluate(
     model,
     cohort: pd.DataFrame,
@@ -715,7 +727,7 @@ def evaluate(
     y = checked[LABEL]
     kwargs = {} if prevalence is None else {"prevalence": prevalence}
     if prevalence is not None:
-        resolve_prevalence(prevalence, kb)  # refuse a bad mix before any work
+        _check_labels_allowed(y, resolve_prevalence(prevalence, kb), kb)  # refuse a bad mix before any work
     features = checked.drop(columns=[LABEL])
 
     proba: dict[str, pd.DataFrame] = {}

@@ -1,8 +1,11 @@
 """The classifier: contract encoding, the gradient-boosted booster, prevalence adjustment.
 
 The model learns only from the observed contract columns of generated cohorts. It never reads
-the knowledge base's likelihoods or the oracle: the oracle is the yardstick it is measured
-against, and a model built on it would measure nothing.
+the knowledge base's likelihoods or the oracle to predict: the oracle is the yardstick it is
+measured against, and a model built on it would measure nothing. One guard asks the knowledge
+base: with a prevalence that sets some classes to 0, a patient whose findings only those
+classes allow is refused (:class:`data_gen.PrevalenceError`), as the oracle refuses it, rather
+than renormalized into a confident answer for a class the findings rule out.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from data_gen import LABEL, load_knowledge, validate_frame
+from data_gen import LABEL, load_knowledge, oracle_log_likelihood, validate_frame
+from data_gen.oracle import check_prevalence_fits
 from data_gen.knowledge import Knowledge
 from data_gen.sampler import resolve_prevalence
 
@@ -138,7 +142,12 @@ class CalcificationModel:
     def _proba_checked(self, checked: pd.DataFrame, prevalence=None) -> pd.DataFrame:
         p = self.booster.predict_proba(self.encoder.transform(checked))
         if prevalence is not None:
-            p = adjust_prevalence(p, self._prior(), resolve_prevalence(prevalence, self.knowledge))
+            kb = self.knowledge
+            new = resolve_prevalence(prevalence, kb)
+            if (new <= 0).any():
+                ll = oracle_log_likelihood(checked, knowledge=kb).to_numpy()
+                check_prevalence_fits(ll, new, checked.index, kb)
+            p = adjust_prevalence(p, self._prior(), new)
         return pd.DataFrame(p, index=checked.index, columns=list(self.classes_))
 
     def predict(self, df: pd.DataFrame, *, prevalence=None) -> pd.Series:

@@ -31,6 +31,7 @@ __all__ = [
     "published_case_metrics",
     "gap_by_recording",
     "uninformative_blanks",
+    "blank_kinds",
     "blank_attribution_share",
     "SPARSE_LEVELS",
     "BLANK_EVIDENCE_TOL",
@@ -38,8 +39,10 @@ __all__ = [
 
 #: The recording levels of the issue: complete records, MCAR keep rates, the case-report regime.
 SPARSE_LEVELS = ("complete", 0.5, 0.3, 0.15, "case_report")
-#: A blank whose weight of evidence is below this for every class (nats) carries no evidence.
-BLANK_EVIDENCE_TOL = 1e-6
+#: A blank whose weight of evidence is below this for every class (nats) carries no evidence:
+#: about a 5% change in the odds of a class against the others, five times the smallest reason
+#: that ``ml.reasons`` lists, so that rounding-level evidence does not count.
+BLANK_EVIDENCE_TOL = 0.05
 
 
 def published_case_metrics(y_true, proba: pd.DataFrame) -> dict:
@@ -54,7 +57,7 @@ def published_case_metrics(y_true, proba: pd.DataFrame) -> dict:
     """
     classes = list(proba.columns)
     P = proba.to_numpy(dtype=float)
-    y = np.asarray(pd.Categorical(np.asarray(y_true, dtype=object), categories=classes).codes)
+    y = pd.Index(classes).get_indexer(np.asarray(y_true, dtype=object))
     if (y < 0).any():
         bad = sorted({str(v) for v, c in zip(y_true, y) if c < 0})
         raise ValueError(f"labels {bad} are not classes of the predictor; expected some of {classes}")
@@ -116,21 +119,33 @@ def gap_by_recording(
     return out
 
 
-def uninformative_blanks(knowledge) -> list[str]:
-    """Columns whose blank carries no evidence in the knowledge base (complete records).
+def uninformative_blanks(knowledge, recording=None) -> list[str]:
+    """Columns whose blank carries no evidence in the knowledge base under a recording regime.
 
-    A blank is uninformative when "not recorded" is equally likely under every class
+    A blank is uninformative when "not recorded" is about equally likely under every class
     (:func:`data_gen.recording.blank_evidence` below :data:`BLANK_EVIDENCE_TOL` nats for every
-    class). The others (an SLC34A2 test not done, no bone scan, no discrete lesion to measure)
-    are fair reasons.
+    class). With complete records (default) only structural blanks are evidence (an SLC34A2
+    test not done, no bone scan, no discrete lesion to measure); under ``"case_report"`` a blank
+    finding is also evidence that it was absent, since reports rarely leave out a present one.
     """
     from data_gen.recording import blank_evidence
 
-    ev = blank_evidence(knowledge).abs().max(axis=1)
+    ev = blank_evidence(knowledge, recording).abs().max(axis=1)
     return [c for c in ev.index if ev[c] < BLANK_EVIDENCE_TOL]
 
 
-def blank_attribution_share(model, cohort: pd.DataFrame, *, shap_values=None) -> dict:
+def blank_kinds(knowledge) -> dict[str, str]:
+    """What a blank means per column: ``"evidence"`` (even in complete records), ``"case report"``
+    (evidence only where, as in case reports, absent findings go unmentioned) or ``"no evidence"``."""
+    complete = set(uninformative_blanks(knowledge))
+    report = set(uninformative_blanks(knowledge, "case_report"))
+    return {
+        c: "evidence" if c not in complete else "case report" if c not in report else "no evidence"
+        for c in knowledge.column_names
+    }
+
+
+def blank_attribution_share(model, cohort: pd.DataFrame, *, recording=None, shap_values=None) -> dict:
     """Share of the model's centred |SHAP| on blank cells that carry no evidence.
 
     Parameters
@@ -138,6 +153,9 @@ def blank_attribution_share(model, cohort: pd.DataFrame, *, shap_values=None) ->
     model : CalcificationModel
     cohort : pandas.DataFrame
         Patients in the contract (e.g. a masked cohort).
+    recording : optional
+        The regime the cohort was reported under, which decides which blanks are evidence
+        (:func:`uninformative_blanks`); None: complete records or MCAR masking.
     shap_values : numpy.ndarray, optional
         (patients, columns, classes) raw SHAP values of ``model`` on ``cohort``, if already
         computed.
@@ -156,7 +174,7 @@ def blank_attribution_share(model, cohort: pd.DataFrame, *, shap_values=None) ->
         shap_values = explain(model, cohort).values
     c = np.abs(centred_shap(np.asarray(shap_values))).sum(axis=2)  # (patients, columns)
     blank = cohort[cols].isna().to_numpy()
-    no_ev = np.isin(cols, uninformative_blanks(model.knowledge))[None, :]
+    no_ev = np.isin(cols, uninformative_blanks(model.knowledge, recording))[None, :]
     total = c.sum()
     return {
         "n": int(len(cohort)),

@@ -124,10 +124,13 @@ class Reason:
     value : float, str or None
         The recorded value (None when not recorded).
     blank : str or None
-        For a column that is not recorded: ``"no evidence"`` when the knowledge base makes a
-        blank equally likely under every class (the model's credit for it is an artefact, not a
-        reason), ``"evidence"`` when a blank is itself evidence there (an SLC34A2 test not
-        done, no discrete lesion to measure). None for a recorded value.
+        For a column that is not recorded (:func:`ml.realworld.blank_kinds`): ``"evidence"`` when
+        a blank is itself evidence in the knowledge base (an SLC34A2 test not done, no discrete
+        lesion to measure); ``"case report"`` when it is evidence only where absent findings go
+        unmentioned, as in case reports (a present finding would have been reported);
+        ``"no evidence"`` when a blank is about equally likely under every class in either
+        setting, so the model's credit for it is an artefact, not a reason. None for a recorded
+        value.
     """
 
     column: str
@@ -148,6 +151,8 @@ class Reason:
         """Words for a blank: whether the knowledge base lets it be a reason at all."""
         if self.blank == "no evidence":
             return "(blank: no evidence in the knowledge base; model artefact, not a reason)"
+        if self.blank == "case report":
+            return "(blank: evidence only if absent findings go unmentioned, as in case reports)"
         if self.blank == "evidence":
             return "(blank: itself evidence in the knowledge base)"
         return ""
@@ -366,9 +371,7 @@ def make_reason(kb, class_name: str, column: str, value, shap_value: float) -> R
     value_text = describe_value(column, value, kb)
     missing = _is_missing(value)
     plain = None if missing else (value if isinstance(value, str) else float(value))
-    blank = None
-    if missing:
-        blank = "no evidence" if column in _uninformative_blanks(kb) else "evidence"
+    blank = _blank_kinds(kb)[column] if missing else None
     return Reason(
         column=column,
         value_text=value_text,
@@ -382,15 +385,15 @@ def make_reason(kb, class_name: str, column: str, value, shap_value: float) -> R
     )
 
 
-_BLANKS: dict[str, frozenset] = {}
+_BLANKS: dict[str, dict] = {}
 
 
-def _uninformative_blanks(kb) -> frozenset:
-    """Columns whose blank the knowledge base gives no evidence (cached per knowledge base)."""
+def _blank_kinds(kb) -> dict:
+    """What a blank means per column (:func:`ml.realworld.blank_kinds`), cached per knowledge base."""
     if kb.sha256 not in _BLANKS:
-        from .realworld import uninformative_blanks
+        from .realworld import blank_kinds
 
-        _BLANKS[kb.sha256] = frozenset(uninformative_blanks(kb))
+        _BLANKS[kb.sha256] = blank_kinds(kb)
     return _BLANKS[kb.sha256]
 
 

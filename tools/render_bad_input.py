@@ -82,10 +82,16 @@ class BadInput:
     file_text: Callable[[], str] | None = None
     api_frame: Callable[[], pd.DataFrame] | None = None
     api_names: tuple[str, ...] = field(default=())
+    encoding: str = "utf-8"
 
     @property
     def file_level(self) -> bool:
         return self.file_text is not None
+
+    @property
+    def has_frame(self) -> bool:
+        """Whether a DataFrame shows the same problem (not so for a file's bytes or fields)."""
+        return not self.file_level or self.api_frame is not None
 
     def csv_text(self) -> str:
         if self.file_text is not None:
@@ -94,17 +100,19 @@ class BadInput:
 
     def write(self, directory: Path) -> Path:
         path = Path(directory) / FILE_NAME
-        path.write_text(self.csv_text(), encoding="utf-8")
+        path.write_bytes(self.csv_text().encode(self.encoding))
         return path
 
     def frame(self) -> pd.DataFrame:
         """The DataFrame the API is given: the file as read, or ``api_frame`` for file-level cases."""
+        if not self.has_frame:
+            raise ValueError(f"bad input {self.name!r} is a file's problem; no DataFrame shows it")
         return self.api_frame() if self.file_level else read_frame(self.csv_text())
 
     def message(self) -> str:
         """The exact message: validate_frame on the frame, or read_patients on the file."""
         try:
-            if self.file_level:
+            if self.file_level or self.encoding != "utf-8":
                 with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
                     self.write(Path(tmp))
                     read_patients(FILE_NAME)
@@ -137,11 +145,42 @@ def _with_case_id(df: pd.DataFrame) -> pd.DataFrame:
     return pd.read_csv(PAPER_CASES_PATH, dtype=str, keep_default_na=False)
 
 
+def _edits(*edits: Callable[[pd.DataFrame], pd.DataFrame]) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def edit(df: pd.DataFrame) -> pd.DataFrame:
+        for e in edits:
+            df = e(df)
+        return df
+
+    return edit
+
+
+def _raw_row(row: int, change: Callable[[str], str]) -> Callable[[], str]:
+    """The file's text with line ``row + 1`` (patient ``row``) changed as raw text."""
+
+    def text() -> str:
+        lines = to_csv_text(base_table()).split("\n")
+        lines[row] = change(lines[row])
+        return "\n".join(lines)
+
+    return text
+
+
+def _decimal_comma_lesion(line: str) -> str:
+    df = base_table()
+    cells = line.split(",")
+    cells[list(df.columns).index("lesion_size_mm")] = "0,4"
+    return ",".join(cells)
+
+
+def _semicolons_mixed_decimals() -> str:
+    df = base_table()
+    df.loc[0, "serum_calcium_mg_dl"] = "9,8"
+    return df.to_csv(index=False, sep=";", lineterminator="\n")
+
+
 CASES: tuple[BadInput, ...] = (
-    BadInput("missing_column", "the `zone` column left out", ("'zone'", "missing", "every contract column must be present"),
-             edit=lambda df: df.drop(columns=["zone"])),
     BadInput("renamed_column", "the header says `age` instead of `age_years`",
-             ("'age_years'", "missing", "'age'", "did you mean 'age_years'"), edit=_renamed),
+             ("'age'", "unknown", "did you mean 'age_years'"), edit=_renamed),
     BadInput("unknown_column", "an identifier column `case_id` not declared with `--id-column`",
              ("'case_id'", "unknown", "allowed", "--id-column"), edit=_with_case_id),
     BadInput("duplicated_column", "`age_years` twice in the CSV header",
@@ -158,7 +197,7 @@ CASES: tuple[BadInput, ...] = (
     BadInput("negative_pack_years", "`pack_years` = `-5` in row 1", ("'pack_years'", "row 1", "-5", ">= 0 pack-years"),
              edit=_set("pack_years", 1, "-5")),
     BadInput("lab_value_0", "`serum_calcium_mg_dl` = `0` in rows 1 and 3",
-             ("'serum_calcium_mg_dl'", "rows 1, 3", "0", "> 0 mg/dL"), edit=_set("serum_calcium_mg_dl", (1, 3), "0")),
+             ("'serum_calcium_mg_dl'", "rows 1, 3", "0", "4 to 20 mg/dL"), edit=_set("serum_calcium_mg_dl", (1, 3), "0")),
     BadInput("binary_2", "`on_dialysis` = `2` in row 1", ("'on_dialysis'", "row 1", "2", "0 or 1"),
              edit=_set("on_dialysis", 1, "2")),
     BadInput("binary_yes", "`on_dialysis` = `yes` in row 1", ("'on_dialysis'", "row 1", "'yes'", "0 or 1 (also true/false)"),
@@ -171,6 +210,32 @@ CASES: tuple[BadInput, ...] = (
     BadInput("header_only", "the header and no rows", ("no patients", "header but no rows", "at least one patient"),
              file_text=_header_only, api_frame=lambda: read_frame(_header_only()),
              api_names=("no patients", "header but no rows", "at least one patient")),
+    # issue 11: every way a clinical export goes wrong
+    BadInput("unquoted_decimal_comma", "`lesion_size_mm` = `0,4` unquoted in row 2 of a comma-separated file",
+             (FILE_NAME, "line 3 has 54 fields but the header has 53", "unquoted decimal comma"),
+             file_text=_raw_row(2, _decimal_comma_lesion)),
+    BadInput("trailing_delimiter", "a comma at the end of row 1",
+             (FILE_NAME, "line 2 has 54 fields but the header has 53", "at the end of the line"),
+             file_text=_raw_row(1, lambda line: line + ",")),
+    BadInput("calcium_in_mmol", "`serum_calcium_mg_dl` = `2.35` (mmol/L) in row 1",
+             ("'serum_calcium_mg_dl'", "row 1", "2.35", "plausible in mmol/L", "multiply by 4.008", "9.42 mg/dL"),
+             edit=_set("serum_calcium_mg_dl", 1, "2.35")),
+    BadInput("phosphate_in_mmol", "`serum_phosphate_mg_dl` = `0.9` (mmol/L) in row 1",
+             ("'serum_phosphate_mg_dl'", "row 1", "0.9", "multiply by 3.097"), edit=_set("serum_phosphate_mg_dl", 1, "0.9")),
+    BadInput("pth_in_pmol", "`pth_pg_ml` = `0.3` (pmol/L) in row 3",
+             ("'pth_pg_ml'", "row 3", "0.3", "multiply by 9.43"), edit=_set("pth_pg_ml", 3, "0.3")),
+    BadInput("calcium_implausible", "`serum_calcium_mg_dl` = `45` in row 2",
+             ("'serum_calcium_mg_dl'", "row 2", "45", "4 to 20 mg/dL"), edit=_set("serum_calcium_mg_dl", 2, "45")),
+    BadInput("three_bad_cells", "three problems: `age_years` = `old` in row 1, `zone` = `middle` in row 2, `on_dialysis` = `yes` in row 3",
+             ("3 problems", "(1) column 'age_years': row 1", "column 'on_dialysis': row 3", "column 'zone': row 2"),
+             edit=_edits(_set("age_years", 1, "old"), _set("zone", 2, "middle"), _set("on_dialysis", 3, "yes"))),
+    BadInput("not_utf8", "the file saved as Windows-1252 with `sex` = `féminin` in row 1",
+             (FILE_NAME, "line 2", "not UTF-8", "CSV UTF-8", "--encoding cp1252"),
+             file_text=lambda: to_csv_text(_set("sex", 1, "féminin")(base_table())), encoding="cp1252"),
+    BadInput("ambiguous_decimal", "`;`-separated, with `9,8` in row 1 and decimal points (`40.0`) elsewhere",
+             (FILE_NAME, "'9,8' in row 1", "a decimal point", "--decimal"), file_text=_semicolons_mixed_decimals),
+    BadInput("NA_text", "`serum_calcium_mg_dl` = `NA` in row 2 (only an empty cell is not recorded)",
+             ("'serum_calcium_mg_dl'", "row 2", "'NA'", "or empty for not recorded"), edit=_set("serum_calcium_mg_dl", 2, "NA")),
 )
 
 
@@ -193,9 +258,11 @@ def render() -> str:
         "`pulmocalc: error: <message>` and exits with status 2. `tests/ml/test_bad_input.py` checks",
         "every row through the API and the command line, and that this file is up to date.",
         "",
-        "Rows are numbered from 1 at the first patient (the line after the header). With",
-        "`--id-column COL` (`id_column=` in Python) the patient's identifier is shown instead, and the",
-        "column is carried to the output of `pulmocalc predict`.",
+        "Rows are numbered from 1 at the first patient (the line after the header), in Python as on",
+        "the command line (a frame's default 0-based index is shown counted from 1); a file's *line*",
+        "counts the header as line 1. With `--id-column COL` (`id_column=` in Python) the patient's",
+        "identifier is shown instead, and the column is carried to the output of `pulmocalc predict`.",
+        "Several bad cells are reported together, up to 10 with a count of the rest.",
         "",
         "| input tried | exact message |",
         "|---|---|",
@@ -209,7 +276,22 @@ def render() -> str:
         "* an empty cell anywhere means \"not recorded\", including a patient with every cell empty;",
         "* in binary columns: 0 and 1, booleans, and the text `true` / `false` in any case;",
         "* the label `calcification_type` (required by `evaluate --data`, ignored by `predict`);",
-        "* the contract's columns in any order.",
+        "* the contract's columns in any order, and any subset of them: absent columns are read as",
+        "  not recorded, listed in one line `pulmocalc: notice: ...` on stderr (a `ContractWarning` in",
+        "  Python); unknown columns are still refused, with a \"did you mean\" hint;",
+        "* surrounding spaces in any cell, and any case of a level (` Male`, `UPPER`, `True`);",
+        "* `;`-separated files with decimal commas (Excel's European default), tab-separated files,",
+        "  a byte-order mark and CRLF line ends; `--sep`, `--decimal` and `--encoding` (`sep=`,",
+        "  `decimal=`, `encoding=` of `data_gen.read_patients`) say what cannot be read off the file;",
+        "* in Python, polars frames and pyarrow tables (anything narwhals, the Arrow PyCapsule",
+        "  interface or the dataframe interchange protocol converts); other objects are refused naming",
+        "  their type's module and how to convert them.",
+        "",
+        "Refused elsewhere: a `--prevalence` that sets to 0 every class a patient's findings allow",
+        "(\"no class allowed by this prevalence fits row ...\", from the model and the oracle alike), and",
+        "`evaluate` on a labelled cohort holding a class the prevalence sets to 0. A model file that",
+        "cannot be unpickled with the installed libraries is refused naming the versions it was",
+        "written with and the installed ones.",
         "",
     ]
     return "\n".join(lines)

@@ -23,10 +23,18 @@ def test_bench_ground_truth_prints_the_agreement():
     assert "residual share" in out and "weight of evidence vs oracle_shapley: median Spearman" in out
 
 
-def test_bench_gap_prints_both_gaps_with_cis():
-    out = _run("bench_gap.py", "--n", "3000", "--bootstrap", "50")
+def test_bench_gap_prints_both_gaps_with_cis_at_every_recording_level():
+    out = _run("bench_gap.py", "--n", "3000", "--bootstrap", "50", "--recording", "complete,0.3,case_report")
     assert "accuracy gap (oracle - model):" in out and "95% CI" in out
     assert "log-loss gap (model - oracle):" in out
+    summary = out.split("summary")[1]
+    assert all(level in summary for level in ("complete", "0.3", "case_report"))
+
+
+def test_bench_published_prints_top1_top2_and_the_misses():
+    out = _run("bench_published.py")
+    assert "published cases" in out and "top-1" in out and "top-2" in out
+    assert "oracle (case_report)" in out and "targets: model top-1 >= 0.85" in out
 
 
 def test_bench_explain_prints_rows_per_second():

@@ -71,8 +71,9 @@ def _cell_parameters(kb):
                 elif spec.kind == "categorical":
                     cols[col] = ("categorical", m, dict(model.params["probs"].at(levels)))
                 elif model.dist == "normal":
-                    lo = -math.inf if spec.min is None else float(spec.min)
-                    hi = math.inf if spec.max is None else float(spec.max)
+                    # truncated to the contract's range and its plausible range
+                    lo = max(-math.inf if spec.min is None else float(spec.min), -math.inf if spec.plausible_min is None else spec.plausible_min)
+                    hi = min(math.inf if spec.max is None else float(spec.max), math.inf if spec.plausible_max is None else spec.plausible_max)
                     cols[col] = ("normal", m, (model.params["mean"].at(levels), model.params["sd"].at(levels), lo, hi))
                 else:
                     zero = model.params["zero"].at(levels) if "zero" in model.params else 0.0

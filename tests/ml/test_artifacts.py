@@ -100,3 +100,37 @@ def test_missing_hash_file_is_refused(saved, tmp_path):
     out.with_name(out.name + ".sha256").unlink()
     with pytest.raises(ArtifactError, match="missing"):
         load_model(out)
+
+
+def test_an_unpickling_failure_names_the_recorded_and_installed_versions(saved, tmp_path, monkeypatch):
+    from ml import artifacts
+
+    _, path = saved
+    copy = _copy(path, tmp_path)
+    meta = json.loads(copy.with_suffix(".json").read_text())
+    meta["versions"]["numpy"] = "99.0"
+    copy.with_suffix(".json").write_text(json.dumps(meta))
+    _rehash(copy)
+
+    def fail(_):  # what numpy 1.26 raises for a numpy 2 random generator
+        raise ValueError("PCG64 is not a known BitGenerator module.")
+
+    monkeypatch.setattr(artifacts.joblib, "load", fail)
+    with pytest.raises(ArtifactError, match=r"cannot unpickle .*copy\.joblib.*PCG64 is not a known BitGenerator.*written with numpy 99\.0.*this environment has numpy " + np.__version__.replace(".", r"\.") + r".*pip install 'numpy>=99\.0'"):
+        load_model(copy)
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match=r"loaded with other library versions .* numpy 99\.0"):
+        load_model(copy)
+
+
+def test_the_declared_floors_are_the_ones_the_floor_check_installs():
+    import importlib.util
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("check_version_floors", root / "tools" / "check_version_floors.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pins = dict(p.split("==") for p in module.floors())
+    assert {"numpy", "scikit-learn", "pandas", "joblib", "scipy"} <= set(pins)
+    assert int(pins["numpy"].split(".")[0]) >= 2  # numpy 1.x cannot read a numpy 2 random generator

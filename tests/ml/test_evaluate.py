@@ -368,3 +368,8 @@ def test_learning_curve_tiny():
         assert 1 <= r.n_iter <= 50 and r.seconds > 0
     assert lc["log_loss_gap"].iloc[1] < lc["log_loss_gap"].iloc[0]
     assert len(lines) == 2 + 2 and "n=2,000" in lines[-1]
+
+
+def test_a_labelled_cohort_with_a_class_of_prevalence_0_is_refused_up_front(model, test_cohort):
+    with pytest.raises(ValueError, match=r"the cohort has [\d,]+ labelled 'pam', but the prevalence sets that class to 0"):
+        ml.evaluate(model, test_cohort.iloc[:2000], prevalence={"dystrophic": 0.25, "metastatic": 0.25, "dpo_nodular": 0.25, "dpo_dendriform": 0.25})

@@ -55,8 +55,10 @@ def test_input_is_checked_before_prediction(small_model):
     test.loc[4, "zone"] = "middle"
     with pytest.raises(ContractError, match="zone.*middle.*upper / lower / diffuse"):
         small_model.predict_proba(test)
-    with pytest.raises(ContractError, match="missing contract column"):
-        small_model.predict_proba(test.drop(columns=["age_years"]))
+    with pytest.raises(ContractError, match="zone.*middle") as info:
+        with pytest.warns(UserWarning, match="1 of 52 contract columns are absent"):
+            small_model.predict_proba(test.drop(columns=["age_years"]))
+    assert "row 5 has" in str(info.value)  # the default 0-based index counts from 1
 
 
 def test_all_empty_patient_gets_a_distribution(small_model, kb):
@@ -82,3 +84,20 @@ def test_training_refuses_latent_columns_and_missing_classes():
     only_two = generate_cohort(counts={"dystrophic": 500, "pam": 500}, random_state=1)
     with pytest.raises(ValueError, match="no patients of class"):
         train(only_two, max_iter=5)
+
+
+def test_a_prevalence_that_excludes_every_class_the_findings_allow_is_refused(small_model):
+    from data_gen import PrevalenceError, paper_cases
+
+    case1 = paper_cases().iloc[[0]]  # the review's MPC case: only metastatic fits its findings
+    with pytest.raises(PrevalenceError, match=r"no class allowed by this prevalence fits row 'case1.*': its findings allow only metastatic, and the prevalence sets metastatic, dpo_dendriform, pam to 0"):
+        small_model.predict_proba(case1, prevalence={"dystrophic": 0.5, "dpo_nodular": 0.5})
+    # the oracle says the same, in the same words
+    with pytest.raises(PrevalenceError) as oracle_info:
+        oracle_proba(case1, prevalence={"dystrophic": 0.5, "dpo_nodular": 0.5})
+    with pytest.raises(PrevalenceError) as model_info:
+        small_model.predict_proba(case1, prevalence={"dystrophic": 0.5, "dpo_nodular": 0.5})
+    assert str(oracle_info.value) == str(model_info.value)
+    # a prevalence that keeps an allowed class answers as before
+    p = small_model.predict_proba(case1, prevalence={"metastatic": 0.5, "dystrophic": 0.5})
+    assert p.loc[case1.index[0], "metastatic"] > 0.5

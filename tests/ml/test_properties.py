@@ -48,6 +48,9 @@ def model():
 def _in_range(spec) -> st.SearchStrategy[float]:
     lo = float(spec.min) if spec.min is not None else -BIG
     hi = float(spec.max) if spec.max is not None else BIG
+    if spec.plausible_min is not None or spec.plausible_max is not None:  # lab values: their plausible range
+        lo = max(lo, spec.plausible_min if spec.plausible_min is not None else lo)
+        hi = min(hi, spec.plausible_max if spec.plausible_max is not None else hi)
     return st.floats(lo, hi, exclude_min=spec.min_exclusive, allow_nan=False, allow_infinity=False).filter(
         lambda v: v > spec.min if spec.min_exclusive else True
     )
@@ -65,7 +68,7 @@ def valid_value(spec) -> st.SearchStrategy:
 
 
 @st.composite
-def valid_frames(draw, max_rows: int = 12) -> pd.DataFrame:
+def valid_frames(draw, max_rows: int = 12, partial: bool = True) -> pd.DataFrame:
     n = draw(st.integers(1, max_rows))
     columns = {}
     for name, spec in KB.columns.items():
@@ -79,7 +82,8 @@ def valid_frames(draw, max_rows: int = 12) -> pd.DataFrame:
         else:
             columns[name] = pd.array(draw(st.lists(valid_value(spec), min_size=n, max_size=n)), dtype=object)
     order = draw(st.permutations(list(KB.column_names)))  # any column order
-    return pd.DataFrame(columns)[list(order)]
+    keep = draw(st.integers(1, len(order))) if partial else len(order)  # any subset: absent = not recorded
+    return pd.DataFrame(columns)[list(order)[:keep]]
 
 
 ALL_EMPTY = pd.DataFrame({c: [np.nan, np.nan] for c in KB.column_names})
@@ -144,7 +148,8 @@ def corrupted_cell(draw, df: pd.DataFrame):
         value = draw(st.one_of(st.integers(), st.floats(allow_nan=False)).filter(lambda v: v not in (0, 1)))
     elif kind == "level":
         col = draw(st.sampled_from(CATEGORICAL))
-        value = draw(st.text(min_size=1, max_size=12).filter(lambda v: v.strip() and v not in KB.columns[col].levels))
+        folded = {lv.casefold() for lv in KB.columns[col].levels}  # the case and spaces of a level do not matter
+        value = draw(st.text(min_size=1, max_size=12).filter(lambda v: v.strip() and v.strip().casefold() not in folded))
     elif kind == "text":
         col = draw(st.sampled_from(CONTINUOUS + BINARY))
         value = draw(TEXT)
@@ -163,13 +168,12 @@ def corrupted_cell(draw, df: pd.DataFrame):
 
 @st.composite
 def corrupted_columns(draw, df: pd.DataFrame):
-    kind = draw(st.sampled_from(["drop", "rename", "duplicate", "bool_column"]))
-    col = draw(st.sampled_from(list(KB.column_names)))
-    if kind == "drop":
-        return df.drop(columns=[col]), col
-    if kind == "rename":
-        new = draw(st.text(min_size=1, max_size=20).filter(lambda v: v not in KB.columns and v != "calcification_type"))
-        return df.rename(columns={col: new}), col
+    kind = draw(st.sampled_from(["rename", "duplicate", "bool_column"]))  # a dropped column is not recorded
+    col = draw(st.sampled_from(list(df.columns)))
+    if kind == "rename":  # an unknown column, named in the message
+        name = st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=20)
+        new = draw(name.filter(lambda v: v not in KB.columns and v != "calcification_type"))
+        return df.rename(columns={col: new}), new
     if kind == "duplicate":
         return pd.concat([df, df[[col]]], axis=1), col
     col = draw(st.sampled_from(CONTINUOUS))
@@ -180,7 +184,7 @@ def corrupted_columns(draw, df: pd.DataFrame):
 
 @st.composite
 def invalid_frames(draw):
-    df = draw(valid_frames(max_rows=5))
+    df = draw(valid_frames(max_rows=5, partial=False))
     corrupt = corrupted_cell(df) | corrupted_columns(df)
     return draw(corrupt)
 

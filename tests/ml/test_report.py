@@ -31,7 +31,7 @@ SHIPPED_MODEL = ROOT / "models" / "pulmocalc-default.joblib"
 SHIPPED_HASHES = SHIPPED_MODEL.with_name(SHIPPED_MODEL.name + ".sha256")
 COMMITTED_REPORT = ROOT / "reports" / "latest" / "report.json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SECTION_KEYS = ("fidelity", "performance", "explanations", "robustness", "timings", "model_card", "environment")
+SECTION_KEYS = ("fidelity", "performance", "explanations", "robustness", "realworld", "timings", "model_card", "environment")
 
 
 def _sha256(path: Path) -> str:
@@ -170,7 +170,7 @@ def test_every_figure_is_a_valid_png_and_all_expected_figures_exist(quick_run, r
     listed = [f["path"] for f in report["figures"]]
     assert len(listed) == len(set(listed))
     expected = {"figures/confusion_model.png", "figures/confusion_oracle.png", "figures/reliability.png",
-                "figures/learning_curve.png", "figures/audit_heatmap.png"}
+                "figures/learning_curve.png", "figures/audit_heatmap.png", "figures/gap_by_recording.png"}
     expected |= {f"figures/shap_beeswarm_{k}.png" for k in kb.class_names}
     expected |= {f"figures/case_{c}_waterfall.png" for c in ("case1_mpc", "case2_dendriform_dpo", "case3_nodular_dpo")}
     assert expected <= set(listed)
