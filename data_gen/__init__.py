@@ -27,3 +27,6 @@ __all__ += ["RecordingRegime", "resolve_recording"]
 from .published import PublishedCases, estimate_recording_rates, load_published_cases
 
 __all__ += ["PublishedCases", "estimate_recording_rates", "load_published_cases"]
+from .next_best import next_best_findings, next_best_findings_batch
+
+__all__ += ["next_best_findings", "next_best_findings_batch"]

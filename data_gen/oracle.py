@@ -64,11 +64,34 @@ def _check_missing(missing: str) -> bool:
     return missing == "model"
 
 
+_REGIME_CACHE: dict = {}
+
+
+def _resolved(recording, kb: Knowledge):
+    """``resolve_recording``, remembered for names, numbers and lists of pairs (so that the
+    compiled tables of :func:`_cached_tables` are found again on the next call)."""
+    try:
+        spec = tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in recording) \
+            if isinstance(recording, (list, tuple)) else recording
+        key = (id(kb), kb.sha256, type(spec).__name__, spec)
+        hash(key)
+    except TypeError:
+        return resolve_recording(recording, kb)
+    if isinstance(spec, (RecordingRegime, RecordingMixture)):
+        return resolve_recording(recording, kb)
+    hit = _REGIME_CACHE.get(key)
+    if hit is None:
+        if len(_REGIME_CACHE) >= 32:
+            _REGIME_CACHE.pop(next(iter(_REGIME_CACHE)))
+        hit = _REGIME_CACHE[key] = (kb, resolve_recording(recording, kb))
+    return hit[1]
+
+
 def _setup(knowledge, missing: str, recording, *, mixture_ok: bool = False):
     """The knowledge base, whether missingness is modelled, and the compiled regime."""
     kb = _kb(knowledge)
     model_missing = _check_missing(missing)
-    regime = resolve_recording(recording, kb)
+    regime = _resolved(recording, kb)
     if isinstance(regime, RecordingMixture) and not mixture_ok:
         raise ValueError(
             f"recording={regime.name!r} is a mixture: oracle_proba and oracle_log_likelihood take one, "
@@ -90,10 +113,48 @@ class _Numeric:
     binary: np.ndarray  # (N, Jb) float: 1, 0 or NaN
     categorical: np.ndarray  # (N, Jc) int level codes, -1 for NaN
     continuous: np.ndarray  # (N, Jn) float, NaN for missing
+    #: (N, Jb + Jc + Jn) bool, columns in binary, categorical, continuous order: measured on purpose
+    measured: np.ndarray | None = None
+
+    def rows(self, sl: slice) -> "_Numeric":
+        m = None if self.measured is None else self.measured[sl]
+        return _Numeric(self.binary[sl], self.categorical[sl], self.continuous[sl], m)
 
 
-def _numeric(df: pd.DataFrame, kb: Knowledge) -> _Numeric:
+def _measured_mask(measured, df: pd.DataFrame, kb: Knowledge) -> np.ndarray | None:
+    """``measured=`` as an (N, Jb + Jc + Jn) bool array in the cell table's column order."""
+    if measured is None:
+        return None
     t = kb.cells
+    order = list(t.binary) + list(t.categorical) + list(t.continuous)
+    if isinstance(measured, pd.DataFrame):
+        unknown = sorted(set(map(str, measured.columns)) - set(order))
+        if unknown:
+            raise ValueError(f"measured: unknown column(s) {unknown}; expected columns of the input contract")
+        if len(measured) != len(df):
+            raise ValueError(f"measured: has {len(measured)} rows, the patients {len(df)}; one row per patient")
+        out = np.zeros((len(df), len(order)), dtype=bool)
+        for i, col in enumerate(order):
+            if col in measured.columns:
+                v = measured[col].to_numpy()
+                if v.dtype != bool:
+                    raise ValueError(f"measured: column {col!r} must be bool (True = measured on purpose), got {v.dtype}")
+                out[:, i] = v
+        return out
+    arr = np.asarray(measured)
+    if arr.dtype != bool or arr.shape != (len(df), len(order)):
+        raise ValueError(
+            f"measured: expected a bool DataFrame with contract columns or a bool array of shape "
+            f"{(len(df), len(order))} (patients x columns in knowledge.column_names order), got "
+            f"{arr.dtype} {arr.shape}"
+        )
+    pos = {c: i for i, c in enumerate(kb.column_names)}
+    return arr[:, [pos[c] for c in order]]
+
+
+def _numeric(df: pd.DataFrame, kb: Knowledge, measured=None) -> _Numeric:
+    t = kb.cells
+    mask = _measured_mask(measured, df, kb)
     df = canonical_frame(df, kb)
     n = len(df)
     b = np.empty((n, len(t.binary)))
@@ -105,7 +166,7 @@ def _numeric(df: pd.DataFrame, kb: Knowledge) -> _Numeric:
     x = np.empty((n, len(t.continuous)))
     for j, col in enumerate(t.continuous):
         x[:, j] = df[col].to_numpy(dtype=float, na_value=np.nan)
-    return _Numeric(b, c, x)
+    return _Numeric(b, c, x, mask)
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,31 +180,10 @@ class _Tables:
         self.t = t
         regime = resolve_recording(regime, kb)
         self.regime = regime
-        offsets, blocks = [], []
-        off = 0
-        for j in range(len(t.binary)):
-            par = t.parent[j]
-            if par < 0:
-                rows = binary_state_probs(t.p1[j], t.binary_missing[j], regime.binary[j], model_missing)
-            else:
-                # rows 3 * parent state + child state; parent states 1 / 0 / NaN / unknown
-                rows = child_state_probs(
-                    t.p1[par], t.binary_missing[par], regime.binary[par],
-                    t.p_given[j, 1], t.p_given[j, 0], t.binary_missing[j], regime.binary[j],
-                    model_missing,
-                ).reshape(12, -1)
-            offsets.append(off)
-            off += len(rows)
-            blocks.append(_log(rows))
-        for j in range(len(t.categorical)):
-            rows = categorical_state_probs(t.cat_probs[j], t.cat_missing[j], regime.categorical[j], model_missing)
-            offsets.append(off)
-            off += len(rows)
-            blocks.append(_log(rows))
-        self.offsets = np.asarray(offsets)
-        self.weights = np.vstack(blocks)  # (F, C)
-        self.n_features = off
         self.model_missing = model_missing
+        self.offsets, self.weights = self._blocks(measured=False)  # (F, C)
+        self.n_features = self.weights.shape[0]
+        self._both = None
         # unique parameter sets of each continuous column, to evaluate densities once per set
         self.cont_groups = []
         for j in range(len(t.continuous)):
@@ -152,6 +192,44 @@ class _Tables:
             stacked = np.column_stack([prm[k] for k in names] + [t.cont_missing[j]])
             uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
             self.cont_groups.append((names, uniq, inverse.ravel()))
+
+    def _blocks(self, measured: bool):
+        """Offsets and stacked log-probability rows of every binary and categorical column.
+
+        ``measured=True``: every column's own missingness and recording rate are left out (its
+        value contributes P(value | cell), a blank contributes 1), as for a column measured on
+        purpose; a child column still conditions on its parent's reported state.
+        """
+        t, regime, mm = self.t, self.regime, self.model_missing
+        own = mm and not measured
+        offsets, blocks = [], []
+        off = 0
+        for j in range(len(t.binary)):
+            par = t.parent[j]
+            if par < 0:
+                rows = binary_state_probs(t.p1[j], t.binary_missing[j], regime.binary[j], own)
+            else:
+                # rows 3 * parent state + child state; parent states 1 / 0 / NaN / unknown
+                rows = child_state_probs(
+                    t.p1[par], t.binary_missing[par], regime.binary[par],
+                    t.p_given[j, 1], t.p_given[j, 0], t.binary_missing[j], regime.binary[j],
+                    mm, child_model_missing=own,
+                ).reshape(12, -1)
+            offsets.append(off)
+            off += len(rows)
+            blocks.append(_log(rows))
+        for j in range(len(t.categorical)):
+            rows = categorical_state_probs(t.cat_probs[j], t.cat_missing[j], regime.categorical[j], own)
+            offsets.append(off)
+            off += len(rows)
+            blocks.append(_log(rows))
+        return np.asarray(offsets), np.vstack(blocks)
+
+    def both_weights(self) -> np.ndarray:
+        """(2F, C): the ordinary rows, then the measured-on-purpose rows (built once)."""
+        if self._both is None:
+            self._both = np.vstack([self.weights, self._blocks(measured=True)[1]])
+        return self._both
 
     def states(self, num: _Numeric) -> np.ndarray:
         """Row-wise feature index of every binary and categorical column's state."""
@@ -167,6 +245,9 @@ class _Tables:
             else:
                 pv = b[:, par]
                 ps = np.where(pv == 1, 0, np.where(pv == 0, 1, 2))
+                if num.measured is not None:
+                    # a parent measured on purpose but blank is summed out ("unknown", state 3)
+                    ps = np.where(num.measured[:, par] & np.isnan(pv), 3, ps)
                 s = 3 * ps + np.where(v == 1, 0, np.where(v == 0, 1, 2))
             idx[:, j] = self.offsets[j] + s
         nb = len(t.binary)
@@ -176,16 +257,17 @@ class _Tables:
             idx[:, nb + j] = self.offsets[nb + j] + np.where(code < 0, n_lv, code)
         return idx
 
-    def continuous_loglik(self, x: np.ndarray, j: int) -> np.ndarray:
-        """(N, C) log density (with missingness) of continuous column j."""
+    def continuous_loglik(self, x: np.ndarray, j: int, model_missing: bool | None = None) -> np.ndarray:
+        """(N, C) log density (with missingness unless ``model_missing=False``) of continuous column j."""
         t = self.t
+        model_missing = self.model_missing if model_missing is None else model_missing
         names, uniq, inverse = self.cont_groups[j]
         par = dict(zip(names + ["missing"], uniq.T))
         lo, hi = t.cont_bounds[j]
         obs = ~np.isnan(x)
         xv = np.where(obs, x, 1.0)[:, None]
         zero = par["zero"] if "zero" in par else np.zeros_like(par["missing"])
-        f_pos, p_zero, p_miss = continuous_state_probs(zero, par["missing"], self.regime.continuous[j], self.model_missing)
+        f_pos, p_zero, p_miss = continuous_state_probs(zero, par["missing"], self.regime.continuous[j], model_missing)
         if t.cont_dist[j] == "normal":
             mu, sd = par["mean"][None, :], par["sd"][None, :]
             zz = (xv - mu) / sd
@@ -203,15 +285,42 @@ class _Tables:
         return ll[:, inverse]
 
     def cell_loglik(self, num: _Numeric) -> np.ndarray:
-        """(N, C) log P(x | cell)."""
+        """(N, C) log P(x | cell); columns in ``num.measured`` without their missingness."""
         idx = self.states(num)
         n = idx.shape[0]
-        onehot = np.zeros((n, self.n_features))
+        m = num.measured if self.model_missing else None
+        weights = self.weights
+        if m is not None:
+            idx = idx + self.n_features * m[:, : idx.shape[1]]
+            weights = self.both_weights()
+        onehot = np.zeros((n, weights.shape[0]))
         np.put_along_axis(onehot, idx, 1.0, axis=1)
-        ll = onehot @ self.weights
+        ll = onehot @ weights
+        nd = idx.shape[1]
         for j in range(num.continuous.shape[1]):
-            ll += self.continuous_loglik(num.continuous[:, j], j)
+            term = self.continuous_loglik(num.continuous[:, j], j)
+            if m is not None and m[:, nd + j].any():
+                term = np.where(m[:, nd + j, None], self.continuous_loglik(num.continuous[:, j], j, False), term)
+            ll += term
         return ll
+
+
+_TABLE_CACHE: dict = {}
+
+
+def _cached_tables(kb: Knowledge, model_missing: bool, regime: RecordingRegime) -> _Tables:
+    """The tables of one (knowledge base, mode, regime), built once per process (a few ms each).
+
+    Keyed by the objects' identities (both are immutable); the cache holds the objects, so an
+    identity is never reused while its entry lives. Bounded to a few dozen entries.
+    """
+    key = (id(kb), kb.sha256, model_missing, id(regime))
+    hit = _TABLE_CACHE.get(key)
+    if hit is None:
+        if len(_TABLE_CACHE) >= 32:
+            _TABLE_CACHE.pop(next(iter(_TABLE_CACHE)))
+        hit = _TABLE_CACHE[key] = (kb, regime, _Tables(kb, model_missing, regime))
+    return hit[2]
 
 
 def _log_sub(a, b):
@@ -234,22 +343,35 @@ def _class_logsumexp(ll_cells: np.ndarray, kb: Knowledge) -> np.ndarray:
     return out
 
 
-def oracle_log_likelihood(df: pd.DataFrame, *, missing: str = "model", recording=None, knowledge=None) -> pd.DataFrame:
+def oracle_log_likelihood(
+    df: pd.DataFrame, *, missing: str = "model", recording=None, knowledge=None, measured=None
+) -> pd.DataFrame:
     """log P(observed columns | class) under the knowledge base, one column per class.
 
-    Parameters are those of :func:`oracle_proba`; returns an (n_patients, n_classes) frame.
+    Parameters are those of :func:`oracle_proba`, plus:
+
+    measured : pandas.DataFrame of bool or numpy.ndarray of bool, optional
+        Per patient, the columns measured on purpose (a hypothetical test result, as in
+        :func:`data_gen.next_best_findings`): a DataFrame with contract column names (absent
+        columns count as False) or an array of shape (n_patients, n_columns) in
+        ``knowledge.column_names`` order. A measured column's missingness and recording rate
+        are not evidence: its value contributes P(value | cell) and a blank is summed out, as
+        under ``missing="ignore"``, while the other columns keep ``missing=``. Refused with a
+        ValueError naming the problem for unknown columns, other shapes or non-bool values.
+
+    Returns an (n_patients, n_classes) frame.
     """
     kb, model_missing, regime = _setup(knowledge, missing, recording, mixture_ok=True)
     # a mixture's component is a latent variable independent of class and cell:
     # P(x | class) = sum_r w_r P_r(x | class)
     components = regime.components if isinstance(regime, RecordingMixture) else (regime,)
     log_w = np.log(regime.weights) if isinstance(regime, RecordingMixture) else np.zeros(1)
-    tables = [_Tables(kb, model_missing, r) for r in components]
-    num = _numeric(df, kb)
+    tables = [_cached_tables(kb, model_missing, r) for r in components]
+    num = _numeric(df, kb, measured)
     out = np.empty((len(df), len(kb.class_names)))
     for s in range(0, len(df), _CHUNK):
         sl = slice(s, s + _CHUNK)
-        chunk = _Numeric(num.binary[sl], num.categorical[sl], num.continuous[sl])
+        chunk = num.rows(sl)
         per = np.stack([_class_logsumexp(tb.cell_loglik(chunk), kb) + lw for tb, lw in zip(tables, log_w)])
         top = per.max(axis=0)
         out[sl] = top + np.log(np.exp(per - top).sum(axis=0))

@@ -241,7 +241,9 @@ def _reported_given_value(miss, rate, model_missing: bool) -> np.ndarray:
     return out
 
 
-def child_state_probs(pp, pmiss, prate, g1, g0, cmiss, crate, model_missing: bool = True) -> np.ndarray:
+def child_state_probs(
+    pp, pmiss, prate, g1, g0, cmiss, crate, model_missing: bool = True, child_model_missing: bool | None = None
+) -> np.ndarray:
     """(4, 3, C) P(child state | parent state, cell) of a parent-conditioned binary column.
 
     Parent states: reported 1, reported 0, not reported, and *unknown* (the parent is summed out
@@ -249,10 +251,12 @@ def child_state_probs(pp, pmiss, prate, g1, g0, cmiss, crate, model_missing: boo
     reported 1, reported 0, not reported. ``pp`` is P(parent = 1 | cell); ``g1``/``g0`` are
     P(child = 1 | parent = 1 / 0, cell). Because a regime's rates depend on the value, a parent
     that is not reported is evidence about its value, and so about the child's; the rows use
-    the exact joint P(parent state, child state) / P(parent state).
+    the exact joint P(parent state, child state) / P(parent state). ``child_model_missing``
+    (default: ``model_missing``) sets the child's own mode apart, for a child that was measured
+    on purpose (:func:`data_gen.oracle_log_likelihood`'s ``measured=``).
     """
     rp = _reported_given_value(pmiss, prate, model_missing)  # (3, 2, C)
-    rc = _reported_given_value(cmiss, crate, model_missing)
+    rc = _reported_given_value(cmiss, crate, model_missing if child_model_missing is None else child_model_missing)
     pv = np.stack([pp, 1 - pp])  # (2, C) parent value
     cv = np.stack([np.stack([g1, 1 - g1]), np.stack([g0, 1 - g0])])  # (parent v, child v, C)
     child_given_pv = np.einsum("vwc,swc->vsc", cv, rc)  # (parent value, child state, C)

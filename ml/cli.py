@@ -592,6 +592,8 @@ def _explain_arguments(p: argparse.ArgumentParser) -> None:
     _add_model_argument(p)
     p.add_argument("--top", type=_int_at_least(1), default=3, help="classes explained per patient, most probable first (default 3)")
     p.add_argument("--reasons", type=_int_at_least(0), default=5, help="findings listed for and against each class (default 5)")
+    p.add_argument("--next", type=_int_at_least(0), default=3, dest="next_findings",
+                   help="findings to check next, by expected information gain under the exact oracle (default 3; 0: none)")
     _add_prevalence_argument(p)
     p.add_argument("--id-column", metavar="COL", help="a column identifying patients")
     p.add_argument("--plot", metavar="DIR", help="write a waterfall PNG of the top class's reasons per patient to DIR")
@@ -616,7 +618,9 @@ def _run_explain(args: argparse.Namespace) -> int:
     if args.prevalence is not None:
         prevalence = parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)
     patients = read_patients(args.patients, knowledge=kb, id_column=args.id_column, **dialect_options(args))
-    explanations = explain_patients(model, patients, top=args.top, n_reasons=args.reasons, prevalence=prevalence)
+    explanations = explain_patients(
+        model, patients, top=args.top, n_reasons=args.reasons, prevalence=prevalence, next_findings=args.next_findings
+    )
     sys.stdout.write(render_text(explanations))
     if args.json is not None:
         doc = {"disclaimer": DISCLAIMER, "patients": [e.to_dict() for e in explanations]}
@@ -638,6 +642,35 @@ def _run_explain(args: argparse.Namespace) -> int:
             waterfall_png(model, ex[i], e.top_class, out_dir / f"{stem}.png", prevalence=prevalence, patient_id=e.patient_id)
         print(f"{PROG}: wrote {len(explanations)} waterfall PNG(s) to {out_dir}", file=sys.stderr)
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# pulmocalc serve
+# --------------------------------------------------------------------------------------------
+def _serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_int_at_least(0), default=8000, help="port (default 8000; 0 picks a free one)")
+    _add_model_argument(p)
+    _add_knowledge_argument(p)
+
+
+@command("serve", help="the teaching page: enter findings, watch the differential, learn what to check next",
+         arguments=_serve_arguments)
+def _run_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn  # noqa: F401
+        import starlette  # noqa: F401
+    except ImportError:
+        raise ValueError("pulmocalc serve needs the serve extra: pip install 'pulmocalc[serve]'") from None
+    if args.port > 65535:
+        raise ValueError(f"--port must be at most 65535, got {args.port}")
+    from .artifacts import load_model
+    from .serve import run
+
+    model = load_model(args.model, knowledge=args.knowledge)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"{PROG}: warning: serving on {args.host}, reachable from other machines; the page has no login", file=sys.stderr)
+    return run(model, host=args.host, port=args.port)
 
 
 # the model's subcommands live in their own module; registering them here (not by import side

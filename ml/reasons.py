@@ -46,7 +46,9 @@ import pandas as pd
 __all__ = [
     "DISCLAIMER",
     "MIN_EFFECT",
+    "NEXT_RECORDING",
     "ClassReasons",
+    "NextFinding",
     "Differential",
     "PatientExplanation",
     "Reason",
@@ -66,6 +68,10 @@ DISCLAIMER = (
 
 #: A column is a reason only when its centred SHAP exceeds this many log-odds in magnitude.
 MIN_EFFECT = 0.01
+
+#: What a blank means when the next findings are ranked (the oracle's ``recording=``): blanks
+#: as in published case reports, which is how a user's sparse file is usually written.
+NEXT_RECORDING = "case_report"
 
 # Display names where the contract's column name does not read as plain words. Everything else
 # is derived from the column name (underscores to spaces, the unit suffix dropped).
@@ -173,6 +179,32 @@ class ClassReasons:
 
 
 @dataclass(frozen=True)
+class NextFinding:
+    """A column not recorded for the patient, ranked by what measuring it is expected to teach.
+
+    From :func:`data_gen.next_best_findings` (exact oracle). ``outcomes``,
+    ``outcome_probabilities`` and ``posterior_after`` run in parallel; each posterior maps
+    class -> probability.
+    """
+
+    column: str
+    text: str
+    expected_information_gain_bits: float
+    outcomes: list[str]
+    outcome_probabilities: list[float]
+    posterior_after: list[dict[str, float]]
+
+    def summary(self) -> str:
+        """"present 8.4% -> dpo_nodular 67%, dystrophic 31%; absent 91.6% -> ...": each outcome's
+        chance and the two leading types after it."""
+        parts = []
+        for o, p, post in zip(self.outcomes, self.outcome_probabilities, self.posterior_after):
+            lead = sorted(post, key=post.get, reverse=True)[:2]
+            parts.append(f"{o} {_percent(p)} -> " + ", ".join(f"{k} {_percent(post[k])}" for k in lead))
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
 class PatientExplanation:
     """Everything :func:`render_text` prints for one patient; ``to_dict`` is JSON-ready."""
 
@@ -184,6 +216,7 @@ class PatientExplanation:
     implications: dict[str, str]
     prevalence: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
+    next_findings: list[NextFinding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dicts, lists, strings and finite floats (``json.dumps`` works on it)."""
@@ -210,6 +243,7 @@ class PatientExplanation:
             implications=dict(d["implications"]),
             prevalence=None if d.get("prevalence") is None else dict(d["prevalence"]),
             notes=list(d.get("notes", [])),
+            next_findings=[NextFinding(**x) for x in d.get("next_findings", [])],
         )
 
 
@@ -406,6 +440,8 @@ def explain_patients(
     n_reasons: int = 5,
     prevalence: Mapping[str, float] | None = None,
     id_column: str | None = None,
+    next_findings: int = 3,
+    next_recording=NEXT_RECORDING,
 ) -> list[PatientExplanation]:
     """The differential and its reasons, per patient, in clinical words.
 
@@ -423,6 +459,12 @@ def explain_patients(
         the probabilities and the order of the differential, not the reasons.
     id_column : str, optional
         A column naming the patients; otherwise the frame's index names them.
+    next_findings : int
+        How many of the columns not recorded to list as "what to check next", ranked by
+        expected information gain about the type under the exact oracle
+        (:func:`data_gen.next_best_findings`, about 30 ms per patient); 0 skips them.
+    next_recording
+        The oracle's ``recording=`` for those rankings (default :data:`NEXT_RECORDING`).
 
     Returns
     -------
@@ -431,7 +473,7 @@ def explain_patients(
         probabilities summing to 1; ``classes`` the ``top`` most probable with their
         ``favouring`` (largest centred SHAP first, all > 0) and ``against`` (most negative
         first, all < 0) reasons, each beyond :data:`MIN_EFFECT`; ``implications`` Table 2 of
-        the review for the top class.
+        the review for the top class; ``next_findings`` the best columns to check next.
 
     Examples
     --------
@@ -445,6 +487,8 @@ def explain_patients(
         raise ValueError(f"top must be at least 1, got {top!r}")
     if int(n_reasons) < 0:
         raise ValueError(f"n_reasons must be >= 0, got {n_reasons!r}")
+    if int(next_findings) < 0:
+        raise ValueError(f"next_findings must be >= 0, got {next_findings!r}")
     kb = _model_kb(model)
     checked, ex = _explained(model, df, id_column)
     classes = list(model.classes_)
@@ -457,6 +501,7 @@ def explain_patients(
     if prev is not None:
         notes.append("probabilities adjusted to the stated prevalence; the reasons do not depend on it")
 
+    nxt = next_findings_for(kb, checked, int(next_findings), prevalence, next_recording)
     out = []
     for n, pid in enumerate(checked.index):
         p = proba[n]
@@ -480,6 +525,7 @@ def explain_patients(
                 implications=kb.implications(best),
                 prevalence=prev,
                 notes=list(notes),
+                next_findings=nxt[n],
             )
         )
     return out
@@ -502,6 +548,35 @@ def top_reasons(model, df: pd.DataFrame, class_name: str, k: int = 5, *, id_colu
     for n in range(len(checked)):
         order = np.argsort(-c[n], kind="stable")[: int(k)]
         out.append([make_reason(kb, class_name, columns[j], ex.data[n, j], c[n, j]) for j in order])
+    return out
+
+
+def next_findings_for(kb, patients: pd.DataFrame, top: int, prevalence=None, recording=NEXT_RECORDING, focus=None) -> list[list[NextFinding]]:
+    """Per patient (in order), the ``top`` best columns to check next as :class:`NextFinding`.
+
+    All patients are ranked together by :func:`data_gen.next_best_findings_batch` (vectorized
+    across patients). A patient the knowledge base finds impossible (a declared impossible
+    combination) gets an empty list: there is nothing to rank.
+    """
+    from data_gen import next_best_findings_batch
+
+    out: list[list[NextFinding]] = [[] for _ in range(len(patients))]
+    if top <= 0 or len(patients) == 0:
+        return out
+    positions = pd.RangeIndex(len(patients))
+    frame = patients.set_axis(positions)  # rows named by position: ids may repeat
+    nb = next_best_findings_batch(frame, prevalence=prevalence, recording=recording, knowledge=kb, top=top, focus=focus)
+    for r in nb.itertuples(index=False):
+        out[int(r.patient)].append(
+            NextFinding(
+                column=r.column,
+                text=column_display_name(r.column, kb),
+                expected_information_gain_bits=float(r.expected_information_gain_bits),
+                outcomes=list(r.outcomes),
+                outcome_probabilities=[float(x) for x in r.outcome_probabilities],
+                posterior_after=[{k: float(v) for k, v in d.items()} for d in r.posterior_after],
+            )
+        )
     return out
 
 
@@ -572,6 +647,11 @@ def render_text(explanations: Sequence[PatientExplanation]) -> str:
         for key, words in _TABLE2_WORDS:
             if key in e.implications:
                 lines.append(f"  {words}: {e.implications[key]}")
+        if e.next_findings:
+            lines.append("")
+            lines.append("What to check next (expected information gain about the type, exact oracle; outcome -> leading types):")
+            for i, f in enumerate(e.next_findings, 1):
+                lines.append(f"  {i}. {f.text} ({f.expected_information_gain_bits:.3f} bits): {f.summary()}")
         for note in e.notes:
             lines.append(f"Note: {note}")
     return "\n".join(lines) + "\n"
