@@ -252,7 +252,8 @@ def test_batch_equals_one_patient_at_a_time():
             mine = batch[batch["patient"] == pid].drop(columns=["patient"]).reset_index(drop=True)
             assert list(mine["column"]) == list(one["column"]), pid
             assert mine[key].tolist() == pytest.approx(one[key].tolist(), abs=1e-12)
-            assert mine["outcome_probabilities"].tolist() == one["outcome_probabilities"].tolist()
+            for a, b in zip(mine["outcome_probabilities"], one["outcome_probabilities"]):
+                np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-12, atol=1e-15)
     # a small batch size runs several oracle calls and changes nothing
     import data_gen.next_best as nbm
 
