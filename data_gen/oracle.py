@@ -558,7 +558,7 @@ def weight_of_evidence(
         table = categorical_state_probs(t.cat_probs[j], t.cat_missing[j], regime.categorical[j], model_missing) @ pi
         code = num.categorical[:, j]
         values[:, pos[col], :] = _log(table)[np.where(code < 0, table.shape[0] - 1, code)]
-    tables = _Tables(kb, model_missing, regime)
+    tables = _cached_tables(kb, model_missing, regime)
     total = np.empty((n, K))
     for s in range(0, n, _CHUNK):
         sl = slice(s, s + _CHUNK)
@@ -652,7 +652,7 @@ def oracle_shapley(
     rng = np.random.default_rng(np.random.SeedSequence(_entropy(random_state)))
     prior = resolve_prevalence(prevalence, kb)
     log_prior = _log(prior)
-    tables = _Tables(kb, model_missing, regime)
+    tables = _cached_tables(kb, model_missing, regime)
     num = _numeric(df, kb)
     n, J, K = len(df), len(kb.column_names), len(kb.class_names)
     values = np.zeros((n, J, K))

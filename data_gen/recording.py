@@ -123,6 +123,9 @@ def _uniform(kb: Knowledge, q: float, name: str) -> RecordingRegime:
     )
 
 
+_RESOLVED: dict = {}
+
+
 def resolve_recording(recording, knowledge: Knowledge) -> RecordingRegime:
     """Turn a ``recording=`` argument into a compiled :class:`RecordingRegime`.
 
@@ -135,12 +138,31 @@ def resolve_recording(recording, knowledge: Knowledge) -> RecordingRegime:
         of ``(regime, weight)`` pairs with positive weights summing to 1: a mixture.
     knowledge : Knowledge
 
+    The compiled regime of a name or number is cached per knowledge base (the same object
+    each time), so the oracle's tables for it are built once per process.
+
     Raises
     ------
     ValueError
         For a number outside (0, 1], an unknown name (the message lists the known ones) or a
         regime compiled for a knowledge base with other columns.
     """
+    hashable = recording is None or isinstance(recording, (str, float, int)) and not isinstance(recording, bool)
+    if not hashable:
+        return _resolve(recording, knowledge)
+    # the same object for the same knowledge base and argument, so that the oracle's tables
+    # (cached by the regime's identity) are built once per process, not once per call
+    key = (id(knowledge), knowledge.sha256, type(recording).__name__, recording)
+    hit = _RESOLVED.get(key)
+    if hit is None or hit[0] is not knowledge:
+        if len(_RESOLVED) >= 64:
+            _RESOLVED.pop(next(iter(_RESOLVED)))
+        hit = _RESOLVED[key] = (knowledge, _resolve(recording, knowledge))
+    return hit[1]
+
+
+def _resolve(recording, knowledge: Knowledge) -> RecordingRegime:
+    """The uncached compilation behind :func:`resolve_recording`."""
     kb = knowledge
     if isinstance(recording, RecordingMixture):
         for c in recording.components:

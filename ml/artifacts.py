@@ -85,23 +85,24 @@ def _paths(path) -> tuple[Path, Path, Path]:
     return p, p.with_suffix(".json"), p.with_name(p.name + ".sha256")
 
 
-def _versions() -> dict:
-    import pandas
-    import shap
-    import sklearn
+def _installed(dist: str) -> str:
+    """A distribution's installed version, read from its metadata: importing shap only to ask
+    its version would add a second and a half to every model load."""
+    from importlib.metadata import PackageNotFoundError, version
 
     try:
-        from importlib.metadata import version
+        return version(dist)
+    except PackageNotFoundError:  # e.g. pulmocalc run from a source tree
+        return "unknown"
 
-        pulmocalc_version = version("pulmocalc")
-    except Exception:  # not installed as a distribution (e.g. run from a source tree)
-        pulmocalc_version = "unknown"
+
+def _versions() -> dict:
     return {
-        "pulmocalc": pulmocalc_version,
-        "scikit-learn": sklearn.__version__,
+        "pulmocalc": _installed("pulmocalc"),
+        "scikit-learn": _installed("scikit-learn"),
         "numpy": np.__version__,
-        "pandas": pandas.__version__,
-        "shap": shap.__version__,
+        "pandas": _installed("pandas"),
+        "shap": _installed("shap"),
         "joblib": joblib.__version__,
         "python": platform.python_version(),
     }

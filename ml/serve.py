@@ -526,7 +526,9 @@ def run(model, *, host: str = "127.0.0.1", port: int = 8000) -> int:
     """Serve the page with uvicorn until interrupted; prints the address once it is listening.
 
     The engine is built before the server starts (a few hundred ms); one warm-up update then
-    runs in a background thread so that the first student's request does not pay for the
+    runs in a background thread, started once the server is listening (building the SHAP
+    explainer of the shipped model's 1,000 trees takes over a second and holds the GIL, so it
+    would otherwise delay the page), so that the first student's request does not pay for the
     imports (shap) and caches.
     """
     import sys
@@ -538,7 +540,6 @@ def run(model, *, host: str = "127.0.0.1", port: int = 8000) -> int:
     # they would compete with the server on a small machine
     threadpool_limits(limits=1)
     app = create_app(model)
-    threading.Thread(target=warm_up, args=(app.engine,), daemon=True).start()
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(config)
 
@@ -550,6 +551,7 @@ def run(model, *, host: str = "127.0.0.1", port: int = 8000) -> int:
             for sock in s.sockets:
                 h, p = sock.getsockname()[:2]
                 print(f"pulmocalc: serving the teaching page on http://{h}:{p}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        threading.Thread(target=warm_up, args=(app.engine,), daemon=True).start()
 
     server.startup = startup
     server.run()
