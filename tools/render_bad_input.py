@@ -287,14 +287,34 @@ def render() -> str:
         "  interface or the dataframe interchange protocol converts); other objects are refused naming",
         "  their type's module and how to convert them.",
         "",
-        "Refused elsewhere: a `--prevalence` that sets to 0 every class a patient's findings allow",
-        "(\"no class allowed by this prevalence fits row ...\", from the model and the oracle alike), and",
-        "`evaluate` on a labelled cohort holding a class the prevalence sets to 0. A model file that",
+        "Refused elsewhere, by the model and the oracle alike (`--prevalence` in the CLI):",
+        "",
+        "| bad input tried | exact message |",
+        "| --- | --- |",
+        f"| {PREVALENCE_TRIED} | {_cell(prevalence_message())} |",
+        "",
+        "and `evaluate` on a labelled cohort holding a class the prevalence sets to 0. A model file that",
         "cannot be unpickled with the installed libraries is refused naming the versions it was",
         "written with and the installed ones.",
         "",
     ]
     return "\n".join(lines)
+
+
+#: The review's MPC case under a setting whose prevalence leaves out the class its findings allow.
+PREVALENCE = {"dystrophic": 0.5, "dpo_nodular": 0.5}
+PREVALENCE_TRIED = "row 1 (the review's MPC case) with `--prevalence dystrophic=0.5,dpo_nodular=0.5`"
+
+
+def prevalence_message() -> str:
+    """The exact refusal of a prevalence that gives 0 to every class the findings allow."""
+    from data_gen import oracle_proba
+
+    try:
+        oracle_proba(read_frame(to_csv_text(base_table())).iloc[[0]], prevalence=PREVALENCE)
+    except ValueError as exc:
+        return str(exc)
+    raise AssertionError("the review's MPC case was not refused under a prevalence without MPC")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -191,6 +191,17 @@ def test_docs_table_is_up_to_date():
     assert DOC.read_text(encoding="utf-8") == render.render(), "run: python tools/render_bad_input.py"
 
 
+def test_documented_prevalence_refusal_is_the_models_too(model):
+    """The exact message of the prevalence row is the oracle's, and the model gives the same."""
+    frame = render.read_frame(render.to_csv_text(render.base_table())).iloc[[0]]
+    documented = render.prevalence_message()
+    assert documented.startswith("no class allowed by this prevalence fits row 1: its findings allow only metastatic")
+    with pytest.raises(ValueError) as info:
+        model.predict_proba(frame, prevalence=render.PREVALENCE)
+    assert str(info.value) == documented
+    assert f"| {documented} |".replace("|", "") in DOC.read_text(encoding="utf-8").replace("`", "").replace("|", "")
+
+
 def test_every_case_is_in_the_table():
     text = DOC.read_text(encoding="utf-8")
     for case in render.CASES:
