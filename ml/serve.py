@@ -518,8 +518,17 @@ def create_app(model=None, *, model_path=None, knowledge=None, engine: Engine | 
 
 
 def warm_up(engine: Engine) -> None:
-    """Run one update so that the first student's request does not pay for imports and caches."""
+    """Run one update so that the first student's request does not pay for imports and caches.
+
+    Then move everything alive (the model, its explainer, the knowledge base, the imported
+    libraries) out of the garbage collector's sight (``gc.freeze``): a full collection would
+    otherwise walk those millions of objects in the middle of a student's update.
+    """
+    import gc
+
     engine.update({})
+    gc.collect()
+    gc.freeze()
 
 
 def run(model, *, host: str = "127.0.0.1", port: int = 8000) -> int:
