@@ -59,16 +59,17 @@ and highest P(class | outcome) over the reported outcomes beside it.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from .contract import LABEL, canonical_frame
+from .contract import LABEL, ContractError, canonical_frame
 from .knowledge import Knowledge, load_knowledge
 from .oracle import _IMPOSSIBLE, oracle_log_likelihood
-from .sampler import resolve_prevalence
+from .sampler import LATENT_PREFIX, resolve_prevalence
 
 __all__ = ["next_best_findings", "next_best_findings_batch", "continuous_grid", "GRID_SPAN_SD", "GRID_STEP_SD"]
 
@@ -141,6 +142,18 @@ def _one_patient(patient, kb: Knowledge) -> pd.DataFrame:
         )
     if len(patient) != 1:
         raise ValueError(f"next_best_findings takes one patient (one row); got {len(patient)} rows: call it once per patient")
+    # a misspelt column would otherwise count as not recorded; the label and latent columns of a
+    # generated cohort are ignored, as by the oracle
+    unknown = [str(c) for c in patient.columns if c not in kb.columns and c != LABEL and not str(c).startswith(LATENT_PREFIX)]
+    if unknown:
+        hints = []
+        for c in unknown[:5]:
+            close = difflib.get_close_matches(c, kb.column_names, n=1)
+            hints.append(f"{c!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ContractError(
+            f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(hints)}"
+            f"{' and more' if len(unknown) > 5 else ''}; allowed: the contract's columns (docs/data-dictionary.md)"
+        )
     keep = [c for c in patient.columns if c in kb.columns]
     return canonical_frame(patient[keep].reindex(columns=list(kb.column_names)), kb)
 
@@ -292,7 +305,7 @@ def _ranked(frame, kb, *, prevalence, missing, recording, focus, top, strict: bo
         parts.append(_rank_batch(frame.iloc[b : b + per_batch], kb, tpl, prior, missing, recording, focus, top, strict))
     cols = _OUTPUT_COLUMNS + (_FOCUS_COLUMNS if focus is not None else [])
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
-    return out[cols]
+    return out.reindex(columns=cols)  # a patient with every column recorded has no rows to add focus columns to
 
 
 _OUTPUT_COLUMNS = ["patient", "column", "kind", "expected_information_gain_bits", "entropy_now_bits", "outcomes",

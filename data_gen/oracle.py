@@ -73,8 +73,10 @@ def _resolved(recording, kb: Knowledge):
     try:
         spec = tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in recording) \
             if isinstance(recording, (list, tuple)) else recording
-        key = (id(kb), kb.sha256, type(spec).__name__, spec)
-        hash(key)
+        # repr, not the values: True == 1 and 1 == 1.0 would share an entry, and a bool must
+        # stay refused however often 1 was asked for
+        key = (id(kb), kb.sha256, repr(spec))
+        hash(spec)
     except TypeError:
         return resolve_recording(recording, kb)
     if isinstance(spec, (RecordingRegime, RecordingMixture)):
@@ -94,8 +96,8 @@ def _setup(knowledge, missing: str, recording, *, mixture_ok: bool = False):
     regime = _resolved(recording, kb)
     if isinstance(regime, RecordingMixture) and not mixture_ok:
         raise ValueError(
-            f"recording={regime.name!r} is a mixture: oracle_proba and oracle_log_likelihood take one, "
-            "per-column explanations need a single regime"
+            f"recording={regime.name!r} is a mixture: weight_of_evidence and oracle_shapley explain under a "
+            "single regime (oracle_proba and oracle_log_likelihood accept mixtures)"
         )
     if not model_missing and not regime.is_complete:
         raise ValueError(

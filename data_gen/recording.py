@@ -61,6 +61,10 @@ class RecordingRegime:
         Rate of a positive value (column 0) and of an exact zero (column 1).
     source : Source or None
         Where the rates come from (``None`` for the built-in regimes).
+    knowledge_sha256 : str or None
+        The knowledge base the regime was compiled for; a regime is refused by another one
+        (its arrays follow that knowledge base's column order). None for a hand-built regime,
+        which is then checked by shape and range only.
     """
 
     name: str
@@ -69,6 +73,7 @@ class RecordingRegime:
     continuous: np.ndarray
     source: Source | None = None
     description: str = ""
+    knowledge_sha256: str | None = None
 
     @property
     def is_complete(self) -> bool:
@@ -120,7 +125,36 @@ def _uniform(kb: Knowledge, q: float, name: str) -> RecordingRegime:
         binary=np.full((len(t.binary), 2), q),
         categorical=tuple(np.full(len(lv), q) for lv in t.cat_levels),
         continuous=np.full((len(t.continuous), 2), q),
+        knowledge_sha256=kb.sha256,
     )
+
+
+def _check_regime(regime: RecordingRegime, kb: Knowledge) -> RecordingRegime:
+    """A regime object given by the caller: for this knowledge base, with rates in [0, 1]."""
+    t = kb.cells
+    if regime.knowledge_sha256 is not None and regime.knowledge_sha256 != kb.sha256:
+        raise ValueError(
+            f"recording regime {regime.name!r} was compiled for knowledge base {regime.knowledge_sha256[:12]}, "
+            f"not for this one ({kb.sha256[:12]}); pass its name or rates to compile it for this knowledge base"
+        )
+    shapes_ok = (
+        np.shape(regime.binary) == (len(t.binary), 2)
+        and np.shape(regime.continuous) == (len(t.continuous), 2)
+        and [np.shape(c) for c in regime.categorical] == [(len(lv),) for lv in t.cat_levels]
+    )
+    if not shapes_ok:
+        raise ValueError(f"recording regime {regime.name!r} was compiled for a knowledge base with other columns")
+    named = (
+        [(c, v, regime.binary[j, i]) for j, c in enumerate(t.binary) for i, v in enumerate(("present", "absent"))]
+        + [(c, lv, regime.categorical[j][i]) for j, c in enumerate(t.categorical) for i, lv in enumerate(t.cat_levels[j])]
+        + [(c, v, regime.continuous[j, i]) for j, c in enumerate(t.continuous) for i, v in enumerate(("positive", "zero"))]
+    )
+    for col, value, rate in named:
+        if not (np.isfinite(rate) and 0.0 <= rate <= 1.0):
+            raise ValueError(
+                f"recording regime {regime.name!r}: the rate of {col} = {value} is {rate!r}; a rate is a probability in [0, 1]"
+            )
+    return regime
 
 
 _RESOLVED: dict = {}
@@ -166,22 +200,14 @@ def _resolve(recording, knowledge: Knowledge) -> RecordingRegime:
     kb = knowledge
     if isinstance(recording, RecordingMixture):
         for c in recording.components:
-            resolve_recording(c, kb)
+            _check_regime(c, kb)
         return recording
     if isinstance(recording, (list, tuple)) and not isinstance(recording, str):
         return _mixture(recording, kb)
     if recording is None or (isinstance(recording, str) and recording == "complete"):
         return _uniform(kb, 1.0, "complete")
     if isinstance(recording, RecordingRegime):
-        t = kb.cells
-        shapes_ok = (
-            recording.binary.shape == (len(t.binary), 2)
-            and recording.continuous.shape == (len(t.continuous), 2)
-            and [len(c) for c in recording.categorical] == [len(lv) for lv in t.cat_levels]
-        )
-        if not shapes_ok:
-            raise ValueError(f"recording regime {recording.name!r} was compiled for a knowledge base with other columns")
-        return recording
+        return _check_regime(recording, kb)
     if isinstance(recording, numbers.Real) and not isinstance(recording, bool):
         q = float(recording)
         if not (0.0 < q <= 1.0):
@@ -200,6 +226,7 @@ def _resolve(recording, knowledge: Knowledge) -> RecordingRegime:
             continuous=np.array([[decl.rates[c]["positive"], decl.rates[c]["zero"]] for c in t.continuous]).reshape(-1, 2),
             source=decl.source,
             description=decl.description,
+            knowledge_sha256=kb.sha256,
         )
     raise ValueError(
         f"recording must be None, 'complete', a number in (0, 1], a regime name or a RecordingRegime; got {recording!r}"

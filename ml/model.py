@@ -238,6 +238,14 @@ def train(
     kb = knowledge if isinstance(knowledge, Knowledge) else load_knowledge(knowledge)
     checked = validate_frame(cohort, knowledge=kb, label="required")
     encoder = Encoder(kb)
+    empty = [c for c in kb.column_names if checked[c].isna().all()]
+    if empty:
+        # the booster cannot bin a column without a single value (scikit-learn fails deep inside)
+        raise ValueError(
+            f"the training cohort has no recorded value in column{'s' if len(empty) > 1 else ''} "
+            f"{', '.join(empty[:5])}{' and more' if len(empty) > 5 else ''}; train on more patients or report more "
+            "values (a higher recording rate)"
+        )
     X = encoder.transform(checked)
     classes = kb.class_names
     y = checked[LABEL].cat.codes.to_numpy()

@@ -483,12 +483,12 @@ def create_app(model=None, *, model_path=None, knowledge=None, engine: Engine | 
         return Response(schema_body, media_type="application/json")
 
     async def update(request: Request):
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return JSONResponse({"error": "send the findings as JSON (content-type: application/json)", "field": None}, status_code=415)
         raw = await request.body()
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
             return JSONResponse({"error": "the request body is not valid JSON", "field": None}, status_code=400)
         if not isinstance(doc, dict):
             return JSONResponse({"error": "expected a JSON object with 'findings', 'setting' and 'focus'", "field": None}, status_code=400)

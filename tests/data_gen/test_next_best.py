@@ -280,3 +280,25 @@ def test_batch_equals_one_patient_at_a_time():
 def test_measured_argument_is_checked(measured, match):
     with pytest.raises(ValueError, match=match):
         oracle_log_likelihood(SPARSE, recording=0.5, measured=measured)
+
+
+def test_a_misspelt_column_is_refused_not_read_as_blank(kb):
+    from data_gen import ContractError
+
+    with pytest.raises(ContractError, match=r"unknown columns 'age_year' \(did you mean 'age_years'\?\), 'on_dialyis'"):
+        next_best_findings({"age_year": 60, "on_dialyis": 1}, recording="case_report", top=3)
+
+
+def test_focus_on_a_patient_with_every_column_recorded_gives_an_empty_ranking(kb):
+    from data_gen import generate_cohort
+
+    cohort = generate_cohort(2000, random_state=9, counts={"pam": 2000})
+    cols = list(kb.column_names)
+    # the first PAM patient, every blank filled with another PAM patient's value of that column
+    patient = cohort[cols].iloc[[0]].copy()
+    for c in cols:
+        if patient[c].isna().all():
+            patient[c] = cohort[c].dropna().iloc[0]
+    assert patient.notna().all(axis=None)
+    out = next_best_findings(patient, focus="pam", missing="ignore")
+    assert len(out) == 0 and "expected_focus_shift" in out.columns

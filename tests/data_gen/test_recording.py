@@ -61,6 +61,36 @@ def test_regime_for_other_columns_is_refused(kb):
         resolve_recording(wrong, kb)
 
 
+def test_regime_of_another_knowledge_base_is_refused(kb, tmp_path):
+    """Same shapes, other column order: the rates would land on the wrong columns."""
+    text = (kb.path).read_text(encoding="utf-8").replace("transplant ⇒", "transplant =>")
+    text += "\n# another knowledge base\n"
+    other = tmp_path / "other.toml"
+    other.write_text(text, encoding="utf-8")
+    from data_gen import load_knowledge
+
+    foreign = resolve_recording("case_report", load_knowledge(other))
+    with pytest.raises(ValueError, match=r"was compiled for knowledge base \w{12}, not for this one"):
+        generate_cohort(10, random_state=0, recording=foreign, knowledge=kb)
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.2, np.nan])
+def test_hand_built_rates_outside_0_1_are_refused(kb, regime, bad):
+    binary = regime.binary.copy()
+    binary[3, 0] = bad
+    wrong = RecordingRegime("hand", binary, regime.categorical, regime.continuous)
+    col = kb.cells.binary[3]
+    with pytest.raises(ValueError, match=rf"the rate of {col} = present is .*; a rate is a probability in \[0, 1\]"):
+        oracle_proba(generate_cohort(5, random_state=0), recording=wrong)
+
+
+def test_a_bool_weight_stays_refused_after_the_same_mixture_with_1(kb):
+    df = generate_cohort(5, random_state=0)
+    oracle_proba(df, recording=[("complete", 1)])
+    with pytest.raises(ValueError, match="weight of mixture item 0"):
+        oracle_proba(df, recording=[("complete", True)])
+
+
 def test_ignore_mode_refuses_a_regime():
     df = generate_cohort(5, random_state=0)
     with pytest.raises(ValueError, match="only missing='model' uses"):
@@ -250,7 +280,7 @@ def test_mixture_draws_each_component_with_its_weight(kb):
     # complete records keep everything: their share is the mixture weight of "complete"
     whole = float((share == 1).mean())
     assert abs(whole - 0.3) <= 5 * binomial_se(0.3, n)
-    with pytest.raises(ValueError, match="is a mixture: oracle_proba and oracle_log_likelihood take one"):
+    with pytest.raises(ValueError, match="is a mixture: weight_of_evidence and oracle_shapley explain under a single regime"):
         from data_gen import weight_of_evidence
 
         weight_of_evidence(mixed.head(), recording=MIXTURE)

@@ -101,3 +101,11 @@ def test_a_prevalence_that_excludes_every_class_the_findings_allow_is_refused(sm
     # a prevalence that keeps an allowed class answers as before
     p = small_model.predict_proba(case1, prevalence={"metastatic": 0.5, "dystrophic": 0.5})
     assert p.loc[case1.index[0], "metastatic"] > 0.5
+
+
+def test_a_column_without_any_recorded_value_is_refused_before_training():
+    from data_gen import generate_cohort
+
+    cohort = generate_cohort(300, random_state=0, recording=0.01)
+    with pytest.raises(ValueError, match=r"the training cohort has no recorded value in columns? .*train on more patients"):
+        train(cohort, random_state=0, max_iter=5)

@@ -215,3 +215,10 @@ def test_cli_serve_defaults_and_bad_port():
     assert h.returncode == 0 and "127.0.0.1" in h.stdout and "--port" in h.stdout
     bad = subprocess.run([sys.executable, "-m", "ml.cli", "serve", "--port", "70000"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and "--port" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_absurdly_nested_json_is_a_400_and_media_types_ignore_case(client):
+    r = client.post("/api/update", content="[" * 5000 + "]" * 5000, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"] == "the request body is not valid JSON"
+    r = client.post("/api/update", content=json.dumps({"findings": {"age_years": 60}}), headers={"content-type": "Application/JSON"})
+    assert r.status_code == 200
