@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from data_gen import ContractError, ContractWarning, generate_cohort, read_patients, validate_frame
 from data_gen.reader import sniff_dialect
 
-FAILING = Path("/work/shared/reference/failing-inputs")
+FAILING = Path(__file__).resolve().parents[3] / "shared" / "reference" / "failing-inputs"
 POOL = generate_cohort(400, random_state=5).drop(columns=["calcification_type"])
 
 
