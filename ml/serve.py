@@ -565,3 +565,33 @@ def run(model, *, host: str = "127.0.0.1", port: int = 8000) -> int:
     server.startup = startup
     server.run()
     return 0
+
+
+def serve_in_thread(app, *, host: str = "127.0.0.1", timeout: float = 30.0):
+    """Serve ``app`` with uvicorn on a free port of ``host`` in a daemon thread (tests, screenshots).
+
+    Returns ``(url, stop)``: the page's address and a function that stops the server and waits
+    for its thread. Raises RuntimeError when the server is not listening within ``timeout`` s.
+    """
+    import socket
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + timeout
+    while not server.started:
+        if time.time() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the page's server did not start within {timeout:g} s")
+        time.sleep(0.05)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return f"http://{host}:{port}/", stop

@@ -13,9 +13,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,26 +31,17 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "serve-page.png"))
     args = ap.parse_args(argv)
-    import uvicorn
     from playwright.sync_api import sync_playwright
 
     from ml import load_model
-    from ml.serve import create_app
+    from ml.serve import create_app, serve_in_thread
 
-    app = create_app(load_model())
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    url, stop = serve_in_thread(create_app(load_model()))
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(f"http://127.0.0.1:{port}/{SPARSE}")
+            page.goto(url + SPARSE)
             deadline = time.time() + 60
             while not page.evaluate("window.pulmocalc ? window.pulmocalc.updates : 0"):
                 if time.time() > deadline:
@@ -62,8 +51,7 @@ def main(argv=None) -> int:
             page.screenshot(path=args.out, full_page=True)
             browser.close()
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        stop()
     print(f"wrote {args.out}")
     return 0
 

@@ -6,8 +6,6 @@ Skipped, with the reason, only when /usr/bin/chromium or the Python packages are
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -20,12 +18,11 @@ if not CHROMIUM.exists():
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install 'pulmocalc[browser]'")
 pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip install 'pulmocalc[serve]'")
 
-import uvicorn  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from data_gen import next_best_findings, oracle_proba  # noqa: E402
 from ml.explain import explain  # noqa: E402
-from ml.serve import ORACLE_RECORDING, create_app  # noqa: E402
+from ml.serve import ORACLE_RECORDING, create_app, serve_in_thread  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -36,20 +33,9 @@ TOGGLE = "prior_granulomatous_infection"
 @pytest.fixture(scope="module")
 def server(small_model):
     app = create_app(small_model)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    deadline = time.time() + 30
-    while not srv.started:
-        if time.time() > deadline:
-            raise RuntimeError("the test server did not start within 30 s")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/", app.engine
-    srv.should_exit = True
-    th.join(timeout=10)
+    url, stop = serve_in_thread(app)
+    yield url, app.engine
+    stop()
 
 
 @pytest.fixture(scope="module")
