@@ -64,36 +64,11 @@ def _check_missing(missing: str) -> bool:
     return missing == "model"
 
 
-_REGIME_CACHE: dict = {}
-
-
-def _resolved(recording, kb: Knowledge):
-    """``resolve_recording``, remembered for names, numbers and lists of pairs (so that the
-    compiled tables of :func:`_cached_tables` are found again on the next call)."""
-    try:
-        spec = tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in recording) \
-            if isinstance(recording, (list, tuple)) else recording
-        # repr, not the values: True == 1 and 1 == 1.0 would share an entry, and a bool must
-        # stay refused however often 1 was asked for
-        key = (id(kb), kb.sha256, repr(spec))
-        hash(spec)
-    except TypeError:
-        return resolve_recording(recording, kb)
-    if isinstance(spec, (RecordingRegime, RecordingMixture)):
-        return resolve_recording(recording, kb)
-    hit = _REGIME_CACHE.get(key)
-    if hit is None:
-        if len(_REGIME_CACHE) >= 32:
-            _REGIME_CACHE.pop(next(iter(_REGIME_CACHE)))
-        hit = _REGIME_CACHE[key] = (kb, resolve_recording(recording, kb))
-    return hit[1]
-
-
 def _setup(knowledge, missing: str, recording, *, mixture_ok: bool = False):
     """The knowledge base, whether missingness is modelled, and the compiled regime."""
     kb = _kb(knowledge)
     model_missing = _check_missing(missing)
-    regime = _resolved(recording, kb)
+    regime = resolve_recording(recording, kb)
     if isinstance(regime, RecordingMixture) and not mixture_ok:
         raise ValueError(
             f"recording={regime.name!r} is a mixture: weight_of_evidence and oracle_shapley explain under a "

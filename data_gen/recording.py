@@ -181,18 +181,36 @@ def resolve_recording(recording, knowledge: Knowledge) -> RecordingRegime:
         For a number outside (0, 1], an unknown name (the message lists the known ones) or a
         regime compiled for a knowledge base with other columns.
     """
-    hashable = recording is None or isinstance(recording, (str, float, int)) and not isinstance(recording, bool)
-    if not hashable:
+    key = _cache_key(recording)
+    if key is None:
         return _resolve(recording, knowledge)
     # the same object for the same knowledge base and argument, so that the oracle's tables
     # (cached by the regime's identity) are built once per process, not once per call
-    key = (id(knowledge), knowledge.sha256, type(recording).__name__, recording)
+    key = (id(knowledge), knowledge.sha256, key)
     hit = _RESOLVED.get(key)
     if hit is None or hit[0] is not knowledge:
         if len(_RESOLVED) >= 64:
             _RESOLVED.pop(next(iter(_RESOLVED)))
         hit = _RESOLVED[key] = (knowledge, _resolve(recording, knowledge))
     return hit[1]
+
+
+def _cache_key(recording) -> str | None:
+    """A key for names, numbers and lists of (name or number, weight) pairs; None otherwise.
+
+    The repr, not the values: True == 1 and 1 == 1.0 would share an entry, and a bool must stay
+    refused however often 1 was asked for.
+    """
+    def plain(x) -> bool:
+        return x is None or isinstance(x, (str, int, float, np.floating, np.integer))
+
+    if plain(recording):
+        return repr(recording)
+    if isinstance(recording, (list, tuple)) and all(
+        isinstance(p, (list, tuple)) and all(plain(v) for v in p) for p in recording
+    ):
+        return repr([tuple(p) for p in recording])
+    return None
 
 
 def _resolve(recording, knowledge: Knowledge) -> RecordingRegime:
