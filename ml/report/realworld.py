@@ -15,7 +15,6 @@ TITLE = "5. Real-world evidence"
 
 
 def run(ctx: Context) -> dict:
-    import numpy as np
 
     from data_gen import generate_cohort, load_published_cases, oracle_proba
     from data_gen.published import estimate_recording_rates
