@@ -665,8 +665,9 @@ def _run_serve(args: argparse.Namespace) -> int:
     if args.port > 65535:
         raise ValueError(f"--port must be at most 65535, got {args.port}")
     from .artifacts import load_model
-    from .serve import run
+    from .serve import check_address, run
 
+    check_address(args.host, args.port)
     model = load_model(args.model, knowledge=args.knowledge)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"{PROG}: warning: serving on {args.host}, reachable from other machines; the page has no login", file=sys.stderr)

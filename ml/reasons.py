@@ -502,6 +502,7 @@ def explain_patients(
         notes.append("probabilities adjusted to the stated prevalence; the reasons do not depend on it")
 
     nxt = next_findings_for(kb, checked, int(next_findings), prevalence, next_recording)
+    impossible = _impossible_rows(kb, checked)
     out = []
     for n, pid in enumerate(checked.index):
         p = proba[n]
@@ -524,7 +525,7 @@ def explain_patients(
                 top_label=kb.classes[best].label,
                 implications=kb.implications(best),
                 prevalence=prev,
-                notes=list(notes),
+                notes=list(notes) + ([IMPOSSIBLE_NOTE] if impossible[n] else []),
                 next_findings=nxt[n],
             )
         )
@@ -549,6 +550,23 @@ def top_reasons(model, df: pd.DataFrame, class_name: str, k: int = 5, *, id_colu
         order = np.argsort(-c[n], kind="stable")[: int(k)]
         out.append([make_reason(kb, class_name, columns[j], ex.data[n, j], c[n, j]) for j in order])
     return out
+
+
+#: Said of a patient whose findings no type of the knowledge base allows.
+IMPOSSIBLE_NOTE = (
+    "these findings are impossible under every type in the knowledge base (a declared impossible combination, "
+    "e.g. on dialysis without chronic kidney disease): check the record; the classifier still answers, the exact "
+    "oracle cannot, and no next findings are ranked"
+)
+
+
+def _impossible_rows(kb, patients: pd.DataFrame) -> np.ndarray:
+    """(n_patients,) bool: the knowledge base gives the recorded values probability 0 under every class."""
+    from data_gen import oracle_log_likelihood
+    from data_gen.oracle import _IMPOSSIBLE
+
+    ll = oracle_log_likelihood(patients, missing="ignore", knowledge=kb).to_numpy()
+    return ll.max(axis=1) < _IMPOSSIBLE / 2
 
 
 def next_findings_for(kb, patients: pd.DataFrame, top: int, prevalence=None, recording=NEXT_RECORDING, focus=None) -> list[list[NextFinding]]:

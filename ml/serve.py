@@ -567,6 +567,27 @@ def run(model, *, host: str = "127.0.0.1", port: int = 8000) -> int:
     return 0
 
 
+def check_address(host: str, port: int) -> None:
+    """Refuse, before anything starts, an address the server could not listen on.
+
+    Raises ValueError naming ``--host``/``--port`` and the system's reason (a port in use, a
+    host that does not resolve or is not this machine's); port 0 means any free port.
+    """
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValueError(f"--host {host!r}: not an address of this machine ({getattr(exc, 'strerror', None) or exc})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise ValueError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc})") from None
+
+
 def serve_in_thread(app, *, host: str = "127.0.0.1", timeout: float = 30.0):
     """Serve ``app`` with uvicorn on a free port of ``host`` in a daemon thread (tests, screenshots).
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from data_gen import generate_cohort, next_best_findings
-from ml.reasons import NEXT_RECORDING, PatientExplanation, explain_patients, render_text
+from ml.reasons import IMPOSSIBLE_NOTE, NEXT_RECORDING, PatientExplanation, explain_patients, render_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,3 +75,14 @@ def test_cli_prints_and_writes_next_findings(model, sparse, tmp_path):
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert proc.returncode == 0 and "What to check next" not in proc.stdout
+
+
+def test_an_impossible_patient_is_said_to_be_impossible(model, kb):
+    cols = list(kb.column_names)
+    rows = pd.DataFrame([{c: np.nan for c in cols}, {c: np.nan for c in cols}])
+    rows.loc[0, ["on_dialysis", "chronic_kidney_disease"]] = [1, 0]  # declared impossible
+    rows.loc[1, ["on_dialysis", "chronic_kidney_disease"]] = [1, 1]
+    bad, good = explain_patients(model, rows, top=1)
+    assert IMPOSSIBLE_NOTE in bad.notes and not bad.next_findings
+    assert IMPOSSIBLE_NOTE not in good.notes and good.next_findings
+    assert "impossible under every type in the knowledge base" in render_text([bad])

@@ -222,3 +222,19 @@ def test_absurdly_nested_json_is_a_400_and_media_types_ignore_case(client):
     assert r.status_code == 400 and r.json()["error"] == "the request body is not valid JSON"
     r = client.post("/api/update", content=json.dumps({"findings": {"age_years": 60}}), headers={"content-type": "Application/JSON"})
     assert r.status_code == 200
+
+
+def test_an_address_the_server_cannot_listen_on_is_refused_by_name():
+    import socket
+
+    from ml.serve import check_address
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(ValueError, match=rf"--host 127.0.0.1 --port {port}: cannot listen there \(.*in use"):
+            check_address("127.0.0.1", port)
+    with pytest.raises(ValueError, match=r"--host 'not a host': not an address of this machine"):
+        check_address("not a host", 8000)
+    check_address("127.0.0.1", 0)  # any free port
