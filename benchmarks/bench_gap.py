@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from data_gen import generate_cohort, oracle_proba  # noqa: E402
 from ml import load_model  # noqa: E402
-from ml.evaluate import learning_curve, paired_bootstrap_gap  # noqa: E402
+from ml.evaluate import learning_curve  # noqa: E402
+from ml.realworld import gap_by_recording  # noqa: E402
 
 SIZES = (1_000, 3_000, 10_000, 30_000, 100_000, 200_000)
 
@@ -56,14 +56,9 @@ def main(argv=None) -> int:
     for rec in args.recording.split(","):
         rec = float(rec) if rec.replace(".", "", 1).isdigit() else rec
         t0 = time.perf_counter()
-        cohort = generate_cohort(args.n, random_state=args.seed, recording=rec)
-        y = cohort["calcification_type"].astype(str).to_numpy()
-        cols = list(model.encoder.columns)
-        recorded = float(cohort[cols].notna().to_numpy().mean())
-        pm = model.predict_proba(cohort)
-        po = oracle_proba(cohort, recording=rec)
-        gap = paired_bootstrap_gap(y, pm, po, n_boot=args.bootstrap, random_state=0)
-        rows.append((rec, recorded, gap))
+        (row,) = gap_by_recording(model, levels=(rec,), n=args.n, seed=args.seed, n_boot=args.bootstrap)
+        rows.append(row)
+        recorded, gap = row["cells_recorded"], row
         print(f"\nrecording {rec!s}: n={args.n:,}, seed={args.seed}, {recorded:.1%} of cells recorded ({time.perf_counter() - t0:.1f} s)")
         print(f"{'':24s}{'model':>10s}{'oracle':>10s}")
         print(f"{'accuracy':24s}{gap['model_accuracy']:10.4f}{gap['oracle_accuracy']:10.4f}")
@@ -75,7 +70,8 @@ def main(argv=None) -> int:
     print(f"\nsummary (paired bootstrap over patients, {args.bootstrap} resamples; limits: complete 0.5 pp / 0.02 nats, "
           "sparse 1.0 pp / 0.03 nats)")
     print(f"{'recording':>12s} {'cells':>6s} {'model acc':>9s} {'oracle acc':>10s} {'gap pp [95% CI]':>24s} {'gap nats [95% CI]':>28s}")
-    for rec, recorded, g in rows:
+    for g in rows:
+        rec, recorded = g["recording"], g["cells_recorded"]
         a_lo, a_hi = g["accuracy_gap_pp_ci"]
         l_lo, l_hi = g["log_loss_gap_ci"]
         print(f"{rec!s:>12s} {recorded:6.1%} {g['model_accuracy']:9.4f} {g['oracle_accuracy']:10.4f} "

@@ -296,6 +296,17 @@ class CellTable:
     def class_cells(self, k: int) -> np.ndarray:
         return np.flatnonzero(self.cell_class == k)
 
+    def class_matrix(self) -> np.ndarray:
+        """(C, K) P(cell | class): a cell's weight in its own class's column, 0 elsewhere.
+
+        ``table @ class_matrix()`` turns per-cell probabilities of shape (..., C) into per-class
+        probabilities with the latent cells summed out.
+        """
+        K = int(self.cell_class.max()) + 1
+        pi = np.zeros((self.n_cells, K))
+        pi[np.arange(self.n_cells), self.cell_class] = self.cell_prob
+        return pi
+
     def p_marginal(self) -> np.ndarray:
         """P(value = 1 | cell) for every binary column, marginalizing a parent if any."""
         p = self.p1.copy()

@@ -520,8 +520,7 @@ def weight_of_evidence(
     num = _numeric(df, kb)
     n = len(df)
     # P(cell | class) as a (C, K) matrix, to marginalize each column within a class
-    pi = np.zeros((t.n_cells, K))
-    pi[np.arange(t.n_cells), t.cell_class] = t.cell_prob
+    pi = t.class_matrix()
     cols = kb.column_names
     pos = {c: i for i, c in enumerate(cols)}
     values = np.empty((n, len(cols), K))

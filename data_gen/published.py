@@ -196,9 +196,7 @@ def _recorded_value_probs(kb: Knowledge) -> dict[str, np.ndarray]:
     each class are summed out and the structural missingness is included ((1 - missing) x P).
     """
     t = kb.cells
-    K = len(kb.class_names)
-    pi = np.zeros((t.n_cells, K))
-    pi[np.arange(t.n_cells), t.cell_class] = t.cell_prob
+    pi = t.class_matrix()
     out = {}
     pm = t.p_marginal()
     for j, col in enumerate(t.binary):

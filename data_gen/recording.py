@@ -378,9 +378,7 @@ def blank_evidence(knowledge: Knowledge, recording=None):
     if isinstance(regime, RecordingMixture):
         raise ValueError("blank_evidence needs a single recording regime, not a mixture")
     t = knowledge.cells
-    K = len(knowledge.class_names)
-    pi = np.zeros((t.n_cells, K))
-    pi[np.arange(t.n_cells), t.cell_class] = t.cell_prob
+    pi = t.class_matrix()
     pm = t.p_marginal()
     rows = {}
     for j, col in enumerate(t.binary):

@@ -38,3 +38,17 @@ def failures(checks, z: float, label: str) -> list:
     worst = max(checks, key=lambda c: zscore(*c[-3:]))
     print(f"\n{label}: {len(checks)} comparisons, Bonferroni z = {z:.2f}, worst |z| = {zscore(*worst[-3:]):.2f} at {worst[:-3]}")
     return [(*c[:-3], round(c[-3], 5), round(c[-2], 5)) for c in checks if not within(*c[-3:], z)]
+
+
+def class_frequency_gap(p, y):
+    """|mean predicted probability - class frequency| per class, and its sampling SE.
+
+    ``p`` is (n, K) posteriors, ``y`` the (n,) class codes. Under a calibrated posterior
+    mean(1{y=k} - p_k) has standard error sqrt(E[p_k (1 - p_k)] / n).
+    """
+    import numpy as np
+
+    p = np.asarray(p)
+    n, K = p.shape
+    freq = np.bincount(y, minlength=K) / n
+    return np.abs(p.mean(axis=0) - freq), np.sqrt((p * (1 - p)).mean(axis=0) / n)
