@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from data_gen import generate_cohort  # noqa: E402
 from ml import explain, load_model  # noqa: E402
-from ml.explain import tree_explainer  # noqa: E402
+from ml.treeshap import tree_explainer  # noqa: E402
 
 TARGET = 2000.0
 

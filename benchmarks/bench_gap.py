@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ml import load_model  # noqa: E402
-from ml.evaluate import learning_curve  # noqa: E402
+from ml.evaluation import learning_curve  # noqa: E402
 from ml.realworld import gap_by_recording  # noqa: E402
 
 SIZES = (1_000, 3_000, 10_000, 30_000, 100_000, 200_000)

@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from data_gen import generate_cohort, oracle_shapley, weight_of_evidence  # noqa: E402
-from ml.audit import attribution_agreement  # noqa: E402
+from ml.agreement import attribution_agreement  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from data_gen import generate_cohort, oracle_proba  # noqa: E402
 from ml import train  # noqa: E402
 from ml.config import BOOSTER_PARAMS, TRAINING  # noqa: E402
-from ml.explain import shap_values, tree_explainer  # noqa: E402
+from ml.treeshap import shap_values, tree_explainer  # noqa: E402
 
 LEVELS = ("complete", "case_report", 0.3)
 CONFIGS = (

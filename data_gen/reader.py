@@ -300,7 +300,7 @@ def iter_patients(
             raise _empty_file(path) from None
         with reader:  # closes the file also when a chunk is refused
             for chunk in _safe_chunks(reader, path, dialect):
-                chunk.index = pd.RangeIndex(seen + 1, seen + 1 + len(chunk), name="row")
+                chunk.index = pd.RangeIndex(seen + 1, seen + 1 + len(chunk), name="patient")
                 if dialect.decimal == ",":
                     _decimal_check(chunk, kb, path)
                 yield validate_frame(chunk, knowledge=kb, id_column=id_column, label=label, notice=seen == 0)
@@ -325,7 +325,7 @@ def _iter_parquet(path: Path, chunksize: int, kb: Knowledge, id_column, label) -
     with pf:
         for batch in pf.iter_batches(batch_size=chunksize):
             chunk = batch.to_pandas()
-            chunk.index = pd.RangeIndex(seen + 1, seen + 1 + len(chunk), name="row")
+            chunk.index = pd.RangeIndex(seen + 1, seen + 1 + len(chunk), name="patient")
             yield validate_frame(chunk, knowledge=kb, id_column=id_column, label=label, notice=seen == 0)
             seen += len(chunk)
     if seen == 0:

@@ -1,67 +1,71 @@
 """pulmocalc's classifier, its evaluation, explanations and reports.
 
 Research and teaching on synthetic data only; never a clinical device.
+
+The public names below are imported lazily (PEP 562): ``import ml`` costs nothing, and
+``ml.train`` loads scikit-learn only when first used. This keeps the command line's start-up
+(``pulmocalc -h``) free of scikit-learn, shap and matplotlib. ``from ml import X`` and
+``dir(ml)`` work as for eager imports.
 """
 
-from .artifacts import ArtifactError, load_model, read_metadata, save_model
-from .model import CalcificationModel, Encoder, adjust_prevalence, train
+from __future__ import annotations
 
-__all__ = [
-    "ArtifactError",
-    "CalcificationModel",
-    "Encoder",
-    "adjust_prevalence",
-    "load_model",
-    "read_metadata",
-    "save_model",
-    "train",
-]
-from .explain import explain, shap_values, tree_explainer
+import importlib
 
-__all__ += ["explain", "shap_values", "tree_explainer"]
+# public name -> the submodule that defines it
+_EXPORTS = {
+    "ArtifactError": "artifacts",
+    "read_metadata": "artifacts",
+    "save_model": "artifacts",
+    "export_skops": "artifacts",
+    "load_model": "loading",
+    "load_skops": "loading",
+    "CalcificationModel": "model",
+    "Encoder": "model",
+    "adjust_prevalence": "model",
+    "train": "model",
+    "explain": "treeshap",
+    "shap_values": "treeshap",
+    "tree_explainer": "treeshap",
+    "EvaluationResult": "evaluation",
+    "LogisticBaseline": "evaluation",
+    "MajorityBaseline": "evaluation",
+    "RuleScorer": "evaluation",
+    "classification_metrics": "evaluation",
+    "evaluate": "evaluation",
+    "learning_curve": "evaluation",
+    "paired_bootstrap_gap": "evaluation",
+    "ClueAudit": "audit",
+    "attribution_agreement": "agreement",
+    "audit_clues": "audit",
+    "oracle_agreement": "agreement",
+    # ml.reasons.top_reasons(model, df, class_name) stays in its module: ml.top_reasons is ml.agreement's
+    "top_reasons": "agreement",
+    "ClassReasons": "reasons",
+    "Differential": "reasons",
+    "PatientExplanation": "reasons",
+    "Reason": "reasons",
+    "explain_patients": "reasons",
+    "render_text": "reasons",
+    "audit_heatmap_png": "figures",
+    "class_summary_pngs": "plots",
+    "confusion_png": "figures",
+    "learning_curve_png": "figures",
+    "reliability_png": "figures",
+    "waterfall_png": "plots",
+}
 
-from .evaluate import (
-    EvaluationResult,
-    LogisticBaseline,
-    MajorityBaseline,
-    RuleScorer,
-    classification_metrics,
-    evaluate,
-    learning_curve,
-    paired_bootstrap_gap,
-)
+__all__ = sorted(_EXPORTS)
 
-__all__ += [
-    "EvaluationResult",
-    "LogisticBaseline",
-    "MajorityBaseline",
-    "RuleScorer",
-    "classification_metrics",
-    "evaluate",
-    "learning_curve",
-    "paired_bootstrap_gap",
-]
-from .audit import ClueAudit, attribution_agreement, audit_clues, oracle_agreement, top_reasons
 
-__all__ += ["ClueAudit", "attribution_agreement", "audit_clues", "oracle_agreement", "top_reasons"]
-from .reasons import ClassReasons, Differential, PatientExplanation, Reason, explain_patients, render_text
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ml' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-# ml.reasons.top_reasons(model, df, class_name) stays in its module: ml.top_reasons is the audit's
-__all__ += ["ClassReasons", "Differential", "PatientExplanation", "Reason", "explain_patients", "render_text"]
-from .plots import (
-    audit_heatmap_png,
-    class_summary_pngs,
-    confusion_png,
-    learning_curve_png,
-    reliability_png,
-    waterfall_png,
-)
 
-__all__ += [
-    "audit_heatmap_png",
-    "class_summary_pngs",
-    "confusion_png",
-    "learning_curve_png",
-    "reliability_png",
-    "waterfall_png",
-]
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

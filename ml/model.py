@@ -10,8 +10,13 @@ than renormalized into a confident answer for a class the findings rule out.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +27,9 @@ from data_gen.oracle import check_prevalence_fits
 from data_gen.knowledge import Knowledge
 from data_gen.sampler import resolve_prevalence
 
+from .artifacts import export_skops, save_model
 from .config import config_dict
+from .fastpath import MAX_ROWS, CompiledForest
 
 __all__ = ["CalcificationModel", "train", "Encoder"]
 
@@ -55,25 +62,46 @@ class Encoder:
         self.sources = tuple(sources)
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
-        """Encode a validated (canonical) frame."""
+        """Encode a validated (canonical) frame: (patients, features) float64, NaN = not recorded.
+
+        Every binary and continuous column is read in one ``to_numpy`` call and each categorical
+        one from its codes, so the cost barely depends on the number of columns (one patient
+        encodes in tens of microseconds).
+        """
+        numeric, numeric_pos, categorical = self._plan()
         X = np.empty((len(df), len(self.feature_names)), dtype=np.float64)
-        j = 0
-        for c in self.columns:
-            lv = self.levels.get(c)
-            if lv is None:
-                X[:, j] = df[c].to_numpy(dtype=float, na_value=np.nan)
-                j += 1
-                continue
+        X[:, numeric_pos] = df[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        for c, start, n_levels in categorical:
             codes = df[c].cat.codes.to_numpy()
             na = codes < 0
-            if len(lv) == 2:
-                X[:, j] = np.where(na, np.nan, codes == 1)
-                j += 1
+            if n_levels == 2:
+                X[:, start] = np.where(na, np.nan, codes == 1)
             else:
-                for k in range(len(lv)):
-                    X[:, j] = np.where(na, np.nan, codes == k)
-                    j += 1
+                X[:, start : start + n_levels] = np.where(na[:, None], np.nan, codes[:, None] == np.arange(n_levels))
         return X
+
+    def _plan(self):
+        # computed on first use rather than in __init__, so encoders pickled before it existed work
+        plan = self.__dict__.get("_plan_cache")
+        if plan is None:
+            numeric, numeric_pos, categorical, j = [], [], [], 0
+            for c in self.columns:
+                lv = self.levels.get(c)
+                if lv is None:
+                    numeric.append(c)
+                    numeric_pos.append(j)
+                    j += 1
+                else:
+                    width = 1 if len(lv) == 2 else len(lv)
+                    categorical.append((c, j, len(lv)))
+                    j += width
+            plan = self.__dict__["_plan_cache"] = (numeric, np.asarray(numeric_pos, dtype=np.intp), tuple(categorical))
+        return plan
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_plan_cache", None)
+        return state
 
     def source_matrix(self) -> np.ndarray:
         """(features, contract columns) 0/1 matrix that sums feature attributions per column."""
@@ -140,7 +168,7 @@ class CalcificationModel:
         return self._proba_checked(checked, prevalence)
 
     def _proba_checked(self, checked: pd.DataFrame, prevalence=None) -> pd.DataFrame:
-        p = self.booster.predict_proba(self.encoder.transform(checked))
+        p = self._booster_proba(self.encoder.transform(checked))
         if prevalence is not None:
             kb = self.knowledge
             new = resolve_prevalence(prevalence, kb)
@@ -150,6 +178,16 @@ class CalcificationModel:
             p = adjust_prevalence(p, self._prior(), new)
         return pd.DataFrame(p, index=checked.index, columns=list(self.classes_))
 
+    def _booster_proba(self, X: np.ndarray) -> np.ndarray:
+        """The booster's probabilities; a few rows take the flat-tree walk (:mod:`ml.fastpath`), bit-identical."""
+        if len(X) <= MAX_ROWS:
+            forest = self.__dict__.get("_forest", False)
+            if forest is False:
+                forest = self.__dict__["_forest"] = CompiledForest.from_booster(self.booster)
+            if forest is not None:
+                return forest.predict_proba(X)
+        return self.booster.predict_proba(X)
+
     def predict(self, df: pd.DataFrame, *, prevalence=None) -> pd.Series:
         """The most probable class of each patient."""
         return most_probable(self.predict_proba(df, prevalence=prevalence))
@@ -158,16 +196,24 @@ class CalcificationModel:
         return np.array([self.train_prevalence[k] for k in self.classes_])
 
     # ---- persistence -------------------------------------------------------------------
+    def __getstate__(self) -> dict:
+        # where a model was loaded from is not part of the model: a copy saved elsewhere must not carry it
+        state = dict(self.__dict__)
+        state.pop("_artifact", None)
+        state.pop("_forest", None)  # rebuilt from the booster on first use
+        return state
+
+    @property
+    def artifact(self) -> dict | None:
+        """``{"path", "sha256"}`` of the file this model was loaded from; None for a model trained in this process."""
+        return getattr(self, "_artifact", None)
+
     def save(self, path) -> "Path":  # noqa: F821 - documented in artifacts
         """Write the model with joblib, and its SHA-256 beside it (see :mod:`ml.artifacts`)."""
-        from .artifacts import save_model
-
         return save_model(self, path)
 
     def export_skops(self, path) -> "Path":  # noqa: F821
         """Write the model without pickle (skops; needs ``pulmocalc[skops]``), see :func:`ml.artifacts.load_skops`."""
-        from .artifacts import export_skops
-
         return export_skops(self, path)
 
     def __repr__(self) -> str:
@@ -180,6 +226,31 @@ class CalcificationModel:
     @property
     def n_trees(self) -> int:
         return int(self.booster.n_iter_ * len(self.classes_))
+
+
+class _IterationLog(io.TextIOBase):
+    """Reads HistGradientBoosting's verbose log ("[12/200] 5 trees, ... val loss: 0.41, in 0.1s"; verbose=2
+    from scikit-learn 1.6, 1 before, and 2 works for both)
+    and reports each iteration to ``progress(done, total, label)``."""
+
+    _LINE = re.compile(r"^\[(\d+)/(\d+)\](?:.*?(val [\w ]+: [-\d.]+))?")
+
+    def __init__(self, progress, echo=None):
+        self.progress, self.echo, self.pending = progress, echo, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if self.echo is not None:
+            self.echo.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            m = self._LINE.match(line.strip())
+            if m:
+                self.progress(int(m.group(1)), int(m.group(2)), m.group(3) or "")
+        return len(text)
 
 
 def most_probable(proba: pd.DataFrame) -> pd.Series:
@@ -205,6 +276,7 @@ def train(
     random_state: int = 0,
     knowledge=None,
     verbose: int = 0,
+    progress: Callable[[int, int, str], None] | None = None,
     **params,
 ) -> CalcificationModel:
     """Train the classifier on a labelled cohort.
@@ -220,6 +292,11 @@ def train(
     knowledge : Knowledge or path, optional
         The knowledge base the cohort was generated from: only its contract and its hash are
         recorded, its likelihoods are never read.
+    progress : callable(done, total, label), optional
+        Called after each boosting iteration with the iteration, ``max_iter`` and the validation
+        loss as text; when early stopping ends sooner, once more with ``done == total`` ==
+        the iterations run. The training itself is unchanged: the
+        booster's own per-iteration log (``verbose=1``) is read instead of printed.
     **params
         Overrides of :data:`ml.config.BOOSTER_PARAMS`.
 
@@ -254,9 +331,17 @@ def train(
         absent = [classes[i] for i in np.flatnonzero(counts == 0)]
         raise ValueError(f"the training cohort has no patients of class(es) {absent}; every class is needed")
     cfg = config_dict(**params)
-    booster = HistGradientBoostingClassifier(random_state=random_state, verbose=verbose, **cfg)
+    booster = HistGradientBoostingClassifier(random_state=random_state, verbose=max(verbose, 2 if progress is not None else 0), **cfg)
     t0 = time.perf_counter()
-    booster.fit(X, y)
+    if progress is None:
+        booster.fit(X, y)
+    else:
+        # scikit-learn's booster has no callback; its verbose log has one line per iteration
+        with contextlib.redirect_stdout(_IterationLog(progress, echo=sys.stdout if verbose else None)):
+            booster.fit(X, y)
+        booster.set_params(verbose=verbose)  # the saved model must not depend on whether a bar was shown
+        if booster.n_iter_ < booster.max_iter:
+            progress(booster.n_iter_, booster.n_iter_, "stopped early: no gain on the validation split")
     seconds = time.perf_counter() - t0
     import sklearn
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .evaluate import EPS, paired_bootstrap_gap
+from .evaluation import EPS, paired_bootstrap_gap
 
 __all__ = [
     "published_case_metrics",
@@ -101,7 +101,7 @@ def gap_by_recording(
     -------
     list of dict
         Per level: ``recording``, ``cells_recorded`` (share of contract cells not blank), and the
-        keys of :func:`ml.evaluate.paired_bootstrap_gap` (accuracy gap in pp, log-loss gap in
+        keys of :func:`ml.evaluation.paired_bootstrap_gap` (accuracy gap in pp, log-loss gap in
         nats, both with CIs, and both predictors' accuracy and log loss).
     """
     from data_gen import generate_cohort, oracle_proba
@@ -166,8 +166,8 @@ def blank_attribution_share(model, cohort: pd.DataFrame, *, recording=None, shap
         ``share_on_uninformative_blanks`` (of all centred |SHAP|), ``share_of_cells_uninformative_blank``
         (how many cells are such blanks, for scale), ``share_on_informative_blanks``, ``n``.
     """
-    from .explain import explain
-    from .reasons import centred_shap
+    from .treeshap import explain
+    from .treeshap import centred_shap
 
     cols = list(model.encoder.columns)
     if shap_values is None:

@@ -152,7 +152,15 @@ def _resolve_model(model, knowledge, settings: Settings, quick: bool, say, tmp_d
     return obj, info
 
 
-def build_report(out_dir, *, quick: bool = False, model=None, knowledge=None, progress: Callable[[str], None] | None = None) -> dict:
+def build_report(
+    out_dir,
+    *,
+    quick: bool = False,
+    model=None,
+    knowledge=None,
+    progress: Callable[[str], None] | None = None,
+    on_step: Callable[[int, int, str], None] | None = None,
+) -> dict:
     """Run the benchmark and write ``out_dir/report.md``, ``report.json`` and ``figures/*.png``.
 
     Parameters
@@ -168,6 +176,9 @@ def build_report(out_dir, *, quick: bool = False, model=None, knowledge=None, pr
         (``quick``).
     knowledge : path, optional
         The knowledge base the model was trained on (default: the one its metadata records).
+    on_step : callable(done, total, label), optional
+        Called as each section starts (``done`` sections finished of ``total``) and once at the
+        end, for a progress bar; ``progress`` gets the finer messages.
     progress : callable(str), optional
         Receives one line per step; the library never prints.
 
@@ -196,16 +207,23 @@ def build_report(out_dir, *, quick: bool = False, model=None, knowledge=None, pr
         results: dict = {"environment": environment.collect(ctx)}
         # One OpenMP/BLAS thread in this process: parallel work runs in worker processes (the
         # training runs, SHAP), so a busy machine cannot stall the report in thread contention.
+        steps = [key for key, _ in SECTIONS if key not in ("model_card", "environment")]
+        steps = [s for key in steps for s in (["training", key] if key == "performance" else [key])] + ["model_card"]
+        step = (lambda i, label: on_step(i, len(steps), label)) if on_step is not None else (lambda i, label: None)
         with limited_threads(1):
             for key, mod in SECTIONS:
                 if key in ("model_card", "environment"):
                     continue
                 if key == "performance":
+                    step(steps.index("training"), "training")
                     with ctx.timed("training"):
                         retrain.run(ctx)
+                step(steps.index(key), key)
                 with ctx.timed(key):
                     results[key] = mod.run(ctx)
+        step(len(steps) - 1, "model card")
         results["model_card"] = card.run(ctx, results)
+        step(len(steps), "done")
 
     total = time.perf_counter() - t_start
     results["timings"]["peak_memory"] = timings.peak_memory_mb()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..evaluate import jsonable  # noqa: F401 - one converter for every JSON the package writes
+from ..evaluation import jsonable  # noqa: F401 - one converter for every JSON the package writes
 
 DISCLAIMER = (
     "Research and teaching on synthetic data only. pulmocalc is not a clinical device and must not "

@@ -41,7 +41,7 @@ def _strict_ground_truth(ctx: Context, cohort) -> dict:
     """SHAP vs the exact oracle game's Shapley values on a few hundred patients."""
     from data_gen import oracle_shapley, weight_of_evidence
     from ml import explain
-    from ml.audit import attribution_agreement
+    from ml.agreement import attribution_agreement
 
     s = ctx.settings
     kb = ctx.knowledge
@@ -105,7 +105,8 @@ def _case(ctx: Context, cases, i: int, expl, top5) -> dict:
 def run(ctx: Context) -> dict:
     from data_gen import paper_cases
     from ml import audit_clues, oracle_agreement
-    from ml.plots import audit_heatmap_png, class_summary_pngs
+    from ml.figures import audit_heatmap_png
+    from ml.plots import class_summary_pngs
     from ml.reasons import explain_patients, top_reasons
 
     s = ctx.settings

@@ -18,7 +18,7 @@ PREDICTOR_NOTES = {
 def run(ctx: Context) -> dict:
     from data_gen import generate_cohort
     from ml import evaluate
-    from ml.plots import confusion_png, learning_curve_png, reliability_png
+    from ml.figures import confusion_png, learning_curve_png, reliability_png
 
     s = ctx.settings
     kb = ctx.knowledge

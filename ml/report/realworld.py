@@ -18,7 +18,7 @@ def run(ctx: Context) -> dict:
 
     from data_gen import generate_cohort, load_published_cases, oracle_proba
     from data_gen.published import estimate_recording_rates
-    from ml.plots import gap_by_recording_png
+    from ml.figures import gap_by_recording_png
     from ml.realworld import SPARSE_LEVELS, blank_attribution_share, gap_by_recording, published_case_metrics
 
     s, kb, model = ctx.settings, ctx.knowledge, ctx.model

@@ -133,7 +133,7 @@ def run(ctx: Context) -> dict:
 
     patients = x.iloc[: s.shap_n]
     ctx.say(f"timings: SHAP on {len(patients):,} patients with 1 process and with {cores}")
-    from ml.explain import _CHUNK
+    from ml.treeshap import _CHUNK
 
     t0 = time.perf_counter()
     explain(model, patients.iloc[:200], n_jobs=1)  # builds the TreeExplainer once

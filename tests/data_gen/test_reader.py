@@ -70,7 +70,7 @@ def patients_and_dialect(draw):
 @given(case=patients_and_dialect())
 def test_every_dialect_reads_back_the_identical_canonical_frame(case, tmp_path):
     df, (sep, decimal), bom, crlf, quote = case
-    expected = validate_frame(df.set_axis(pd.RangeIndex(1, len(df) + 1, name="row")), notice=False)
+    expected = validate_frame(df.set_axis(pd.RangeIndex(1, len(df) + 1, name="patient")), notice=False)
     path = _write(tmp_path / "p.csv", _text(df, sep=sep, decimal=decimal, quote=quote, crlf=crlf), bom)
     has_decimals = any(df[c].dtype.kind == "f" and (df[c].dropna() % 1 != 0).any() for c in df.columns)
     # a comma-separated file has decimal points; elsewhere a file with no fractions at all gives

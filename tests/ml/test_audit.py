@@ -15,11 +15,9 @@ from ml.audit import (  # noqa: E402
     REASON_MISSED,
     REASON_RARE,
     ClueAudit,
-    attribution_agreement,
     audit_clues,
-    oracle_agreement,
-    top_reasons,
 )
+from ml.agreement import attribution_agreement, oracle_agreement, top_reasons  # noqa: E402
 
 N_AUDIT = 4_000  # held-out patients explained once for the whole module
 N_ORACLE = 2_000

@@ -307,7 +307,7 @@ def test_not_recorded_anywhere_including_an_all_empty_patient(cli, model, model_
     _check_probabilities(api, kb)
     assert explain(model, frame).values.shape == (3, len(kb.column_names), len(kb.class_names))
     out = _predict_file(cli, model_path, tmp_path, "p.csv")
-    assert out["row"].tolist() == [1, 2, 3]
+    assert out["patient"].tolist() == [1, 2, 3]
     _check_probabilities(out[list(kb.class_names)], kb)
     np.testing.assert_array_equal(out[list(kb.class_names)].to_numpy(), api.to_numpy())  # CSV floats round-trip
 
@@ -340,13 +340,18 @@ def test_booleans_and_true_false_text_in_binary_columns(cli, model, model_path, 
 def test_id_column_is_accepted_and_carried_to_the_output(cli, model, model_path, kb, tmp_path):
     ids = pd.read_csv(PAPER)["case_id"].tolist()
     out = _predict_file(cli, model_path, tmp_path, str(PAPER), "--id-column", "case_id")
-    assert list(out.columns[:2]) == ["case_id", "predicted_type"]
-    assert out["case_id"].tolist() == ids
+    # one rule for every output (docs/architecture.md): the identifier is "patient", then the
+    # predicted type, then one probability per class in the knowledge base's order
+    assert list(out.columns) == ["patient", "predicted_type", *kb.class_names]
+    assert out["patient"].tolist() == ids
     _check_probabilities(out[list(kb.class_names)], kb)
 
     run = cli.run(_argv("predict", str(PAPER), model_path, "--id-column", "case_id", "--out", "out.json"), tmp_path)
     assert run.status == 0, run.stderr
-    assert [r["patient"] for r in json.loads((tmp_path / "out.json").read_text())] == ids
+    records = json.loads((tmp_path / "out.json").read_text())
+    assert [list(r) for r in records] == [list(out.columns)] * len(ids)
+    assert [r["patient"] for r in records] == ids
+    np.testing.assert_allclose([[r[k] for k in kb.class_names] for r in records], out[list(kb.class_names)].to_numpy(), rtol=1e-15)
 
     run = cli.run(_argv("evaluate", str(PAPER), model_path, "--id-column", "case_id"), tmp_path)
     assert run.status == 0 and "3 patients" in run.stdout, run.stderr

@@ -46,7 +46,7 @@ def test_iter_patients_chunks_concatenate_to_read_patients(patients_csv, chunksi
     whole = read_patients(patients_csv)
     chunks = list(iter_patients(patients_csv, chunksize=chunksize))
     assert [len(c) for c in chunks] == [min(chunksize, 50 - i) for i in range(0, 50, chunksize)]
-    assert all(c.index.name == "row" for c in chunks)
+    assert all(c.index.name == "patient" for c in chunks)
     joined = pd.concat(chunks)
     pd.testing.assert_frame_equal(joined, whole)
     assert whole.index.tolist() == list(range(1, 51))
@@ -86,7 +86,7 @@ def test_predict_output_does_not_depend_on_the_chunk_size(patients_csv, model_pa
     sevens = _predict(patients_csv, model_path, tmp_path / "sevens.csv", "--chunk-size", "7")
     assert sevens == default
     out = pd.read_csv(tmp_path / "default.csv")
-    assert out["row"].tolist() == list(range(1, 51))
+    assert out["patient"].tolist() == list(range(1, 51))
     from ml import load_model
 
     with threadpool_limits(1):

@@ -6,6 +6,7 @@ shipped model is not needed).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_limits
 
-from data_gen import generate_cohort, paper_cases
+from data_gen import generate_cohort, load_knowledge, paper_cases
 from data_gen.cases import PAPER_CASES_PATH
 from ml import train
 from _cli_asserts import assert_one_line_error
@@ -45,8 +46,12 @@ def test_paper_cases_report_plots_and_json(model_path, tmp_path):
     )
     assert res.returncode == 0, res.stderr
     text = res.stdout
-    assert text.splitlines()[0].startswith("pulmocalc is a research and teaching tool")
-    assert "not a clinical device" in text.splitlines()[0]
+    # one header line naming the knowledge base and the model with their short hashes, then the disclaimer
+    header, first = text.splitlines()[:2]
+    model_sha = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()[:12]
+    assert header.startswith("pulmocalc explain · knowledge base ") and f"(sha256 {load_knowledge().sha256[:12]})" in header
+    assert f"model {model_path} (sha256 {model_sha})" in header
+    assert first.startswith("pulmocalc is a research and teaching tool") and "not a clinical device" in first
     cases = paper_cases()
     assert text.count("Differential (training prevalence):") == len(cases)
     for case_id in cases.index:
@@ -64,7 +69,7 @@ def test_paper_cases_report_plots_and_json(model_path, tmp_path):
 
     doc = json.loads(out_json.read_text(encoding="utf-8"))
     assert "not a clinical device" in doc["disclaimer"]
-    assert [p["patient_id"] for p in doc["patients"]] == list(cases.index)
+    assert [p["patient"] for p in doc["patients"]] == list(cases.index)
     for p in doc["patients"]:
         assert abs(sum(d["probability"] for d in p["differential"]) - 1) < 1e-9
         assert len(p["classes"]) == 3

@@ -44,7 +44,7 @@ def test_template_then_a_six_column_file_predicts_with_one_notice(model_path, tm
     assert res.returncode == 0, res.stderr
     lines = res.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("pulmocalc: notice: 46 of 52 contract columns are absent and read as not recorded: pack_years,")
-    assert "row 1:" in res.stdout and "%" in res.stdout
+    assert "Patient 1:" in res.stdout and "%" in res.stdout
 
 
 def test_semicolons_with_decimal_commas_predict_like_the_comma_file(model_path, tmp_path):

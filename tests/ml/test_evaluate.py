@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 import ml
 from data_gen import LABEL, generate_cohort, oracle_proba
-from ml.evaluate import (
+from ml.evaluation import (
     EPS,
     LEARNING_CURVE_COLUMNS,
     TABLE_COLUMNS,

@@ -79,7 +79,7 @@ def pam_patient(kb):
 
 # ---- the differential ------------------------------------------------------------------------
 def test_differential_sums_to_one_and_is_sorted(explained, model, cases):
-    assert [e.patient_id for e in explained] == list(cases.index)
+    assert [e.patient for e in explained] == list(cases.index)
     proba = model.predict_proba(cases)
     for e in explained:
         p = [d.probability for d in e.differential]
@@ -87,7 +87,7 @@ def test_differential_sums_to_one_and_is_sorted(explained, model, cases):
         assert math.isclose(sum(p), 1.0, abs_tol=1e-9)
         assert p == sorted(p, reverse=True)
         for d in e.differential:
-            assert d.probability == pytest.approx(proba.loc[e.patient_id, d.class_name], abs=1e-12)
+            assert d.probability == pytest.approx(proba.loc[e.patient, d.class_name], abs=1e-12)
         assert e.top_class == e.differential[0].class_name
         assert [c.class_name for c in e.classes] == [d.class_name for d in e.differential[:3]]
 
@@ -99,7 +99,7 @@ def test_prevalence_changes_probabilities_not_reasons(model, cases, explained):
     for a, e in zip(adjusted, explained):
         assert a.prevalence == prev
         for d in a.differential:
-            assert d.probability == pytest.approx(want.loc[a.patient_id, d.class_name], abs=1e-12)
+            assert d.probability == pytest.approx(want.loc[a.patient, d.class_name], abs=1e-12)
         same = {c.class_name: c for c in e.classes}
         for c in a.classes:
             if c.class_name in same:
@@ -194,7 +194,7 @@ def test_every_column_has_words(kb):
 # ---- Table 2 and the report ------------------------------------------------------------------
 def test_pam_patient_implies_screening_family_members(model, pam_patient):
     (e,) = explain_patients(model, pam_patient)
-    assert e.patient_id == "pam_1"
+    assert e.patient == "pam_1"
     assert e.top_class == "pam"
     assert set(e.implications) == {"prognosis", "treatment", "screening", "diagnostic_value"}
     assert "family members" in e.implications["screening"]
@@ -212,8 +212,8 @@ def test_render_text(explained, cases):
     assert lines[0] == DISCLAIMER
     assert "not a clinical device" in lines[0] and "synthetic" in lines[0]
     for e in explained:
-        assert f"=== Patient {e.patient_id} ===" in text
-        part = text[text.index(f"=== Patient {e.patient_id} ===") :]
+        assert f"=== Patient {e.patient} ===" in text
+        part = text[text.index(f"=== Patient {e.patient} ===") :]
         for rank, d in enumerate(e.differential, 1):
             assert f"{rank}. {d.label}" in part
         assert "%" in part
@@ -237,7 +237,7 @@ def test_json_round_trip(explained):
 def test_id_column(model, cases):
     df = cases.reset_index()
     out = explain_patients(model, df, top=1, n_reasons=2, id_column="case_id")
-    assert [e.patient_id for e in out] == list(cases.index)
+    assert [e.patient for e in out] == list(cases.index)
     assert all(len(e.classes) == 1 and len(e.classes[0].favouring) <= 2 for e in out)
 
 
@@ -263,12 +263,12 @@ def test_top_reasons(model, cases, explained):
 # ---- the review's three cases ------------------------------------------------------------------
 def test_paper_cases_top_class_is_the_true_class(explained, cases):
     for e in explained:
-        assert e.top_class == cases.loc[e.patient_id, "calcification_type"], render_text([e])
+        assert e.top_class == cases.loc[e.patient, "calcification_type"], render_text([e])
 
 
 @pytest.mark.parametrize("case_id", sorted(PAPER_CLUES))
 def test_paper_cases_top_five_reasons_include_the_papers_clues(explained, cases, case_id):
-    e = next(x for x in explained if x.patient_id == case_id)
+    e = next(x for x in explained if x.patient == case_id)
     true = cases.loc[case_id, "calcification_type"]
     c = next(x for x in e.classes if x.class_name == true)
     top5 = {r.column for r in c.favouring[:5]}

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from _pty import run_with_terminal_stderr
 from data_gen import generate_cohort, load_knowledge
 from ml import train
 from ml.report import HEADLINE_KEYS, SECTION_TITLES
@@ -49,12 +50,13 @@ def small_model(tmp_path_factory):
 def quick_run(small_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "quick"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
+    # stderr on a terminal, as a person running it sees it: the progress bar must show there
+    status, stdout, terminal = run_with_terminal_stderr(
         [sys.executable, "-m", "ml.cli", "benchmark", "--quick", "--model", str(small_model), "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT, env=env, timeout=900,
     )
-    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-5000:]}"
-    return out, proc
+    assert status == 0, f"stdout:\n{stdout}\nterminal:\n{terminal[-5000:]}"
+    return out, subprocess.CompletedProcess([], status, stdout, terminal)
 
 
 @pytest.fixture(scope="module")
@@ -68,13 +70,19 @@ def markdown(quick_run):
 
 
 # ---- the quick run -------------------------------------------------------------------------
-def test_progress_goes_to_stderr_with_timestamps(quick_run):
+def test_progress_bar_on_a_terminal_and_a_header_on_stdout(quick_run):
     _, proc = quick_run
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) >= 10
-    stamped = [ln for ln in lines if re.match(r"^\[\d\d:\d\d:\d\d ", ln)]
-    assert len(stamped) >= 10, proc.stderr[-2000:]
-    assert "wrote" in proc.stdout and "report.md" in proc.stdout
+    # tqdm redraws one line with carriage returns: sections done of the total, with an ETA
+    frames = [f for f in re.split(r"[\r\n]+", proc.stderr) if f.startswith("benchmark:")]
+    assert len(frames) >= 5, proc.stderr[-2000:]
+    totals = {int(m.group(2)) for f in frames if (m := re.search(r"\| (\d+)/(\d+) ", f))}
+    assert len(totals) == 1 and totals.pop() >= 8, frames[-3:]
+    assert any(re.search(r"<\d\d:\d\d", f) for f in frames), frames[-3:]  # the ETA
+    assert re.search(r"\| (\d+)/\1 ", frames[-1]), frames[-1]  # it ends complete
+    # stdout carries the summary only, starting with the header line
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("pulmocalc benchmark (quick) · knowledge base sha256 "), lines[0]
+    assert "wrote" in proc.stdout and "report.md" in proc.stdout and "benchmark:" not in proc.stdout
 
 
 def test_every_section_heading_is_present(markdown):

@@ -20,7 +20,7 @@ pytest.importorskip("httpx", reason="starlette's TestClient needs httpx (the tes
 from starlette.testclient import TestClient  # noqa: E402
 
 from data_gen import load_published_cases, next_best_findings, oracle_proba, weight_of_evidence  # noqa: E402
-from ml.explain import explain  # noqa: E402
+from ml.treeshap import explain  # noqa: E402
 from ml.serve import MAX_BODY_BYTES, MAX_QUERY_BYTES, ORACLE_RECORDING, create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ pytest.importorskip("uvicorn", reason="the serve extra is not installed: pip ins
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from data_gen import next_best_findings, oracle_proba  # noqa: E402
-from ml.explain import explain  # noqa: E402
+from ml.treeshap import explain  # noqa: E402
 from ml.serve import ORACLE_RECORDING, create_app, serve_in_thread  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

@@ -16,7 +16,8 @@ from threadpoolctl import threadpool_limits
 
 from data_gen import generate_cohort
 from ml import ArtifactError, explain, load_model, train
-from ml.artifacts import SKOPS_TRUSTED_TYPES, load_skops
+from ml.artifacts import SKOPS_TRUSTED_TYPES
+from ml.loading import load_skops
 
 def _has_skops() -> bool:
     try:

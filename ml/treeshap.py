@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-__all__ = ["explain", "shap_values", "tree_explainer"]
+__all__ = ["centred_shap", "explain", "shap_values", "tree_explainer"]
 
 _CHUNK = 2_000
 
@@ -111,3 +111,9 @@ def explain(model, df: pd.DataFrame, *, n_jobs: int | None = None, id_column: st
         feature_names=list(model.encoder.columns),
         output_names=list(model.classes_),
     )
+
+
+def centred_shap(values: np.ndarray) -> np.ndarray:
+    """SHAP values (patients, columns, classes) minus their mean over the classes."""
+    values = np.asarray(values, dtype=float)
+    return values - values.mean(axis=-1, keepdims=True)
