@@ -54,6 +54,28 @@ def run_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("a", metavar="REPORT_A", help="a benchmark report directory (or its report.json), e.g. reports/latest")
+    p.add_argument("b", metavar="REPORT_B", help="the report to compare with it, e.g. out/my-report")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ..report.compare import compare_reports
+
+    table = compare_reports(args.a, args.b)
+    # hashes and commits shortened to 12 hex digits, as every other output shows them
+    table[["a", "b"]] = table[["a", "b"]].map(lambda v: v[:12] if isinstance(v, str) and len(v) >= 40 else v)
+    print(f"{PROG} compare · A = {args.a} · B = {args.b} · difference = B - A; ci_overlap: do the 95% CIs overlap "
+          "(if they do, the difference is within sampling error)")
+    with pd.option_context("display.width", 160, "display.max_colwidth", 24, "display.max_rows", 200):
+        print(table.to_string(float_format=lambda v: f"{v:.6g}"))
+    return 0
+
+
 # registered on import, in the order --help lists them
 command("benchmark", help="write the benchmark report (report.md, report.json, figures/)",
         arguments=_benchmark_arguments)(run_benchmark)
+command("compare", help="compare two benchmark reports: provenance and every headline number, with CI overlap",
+        arguments=_compare_arguments)(run_compare)
