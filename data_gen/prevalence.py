@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .contract import _display_index, _rows
+from .contract_messages import _display_index, _rows
 from .knowledge import Knowledge
 from .likelihood import _IMPOSSIBLE
 
