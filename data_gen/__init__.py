@@ -5,7 +5,10 @@ __all__ = ["CLASSES", "Knowledge", "KnowledgeError", "load_knowledge"]
 from .sampler import BLOCK_SIZE, generate_cohort, iter_cohort
 
 __all__ += ["BLOCK_SIZE", "generate_cohort", "iter_cohort"]
-from .oracle import Evidence, PrevalenceError, oracle_log_likelihood, oracle_proba, oracle_shapley, weight_of_evidence
+from .evidence import Evidence, weight_of_evidence
+from .oracle import oracle_log_likelihood, oracle_proba
+from .prevalence import PrevalenceError
+from .shapley import oracle_shapley
 
 __all__ += ["Evidence", "PrevalenceError", "oracle_log_likelihood", "oracle_proba", "oracle_shapley", "weight_of_evidence"]
 from .cases import paper_cases

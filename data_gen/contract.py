@@ -32,19 +32,36 @@ Design choices that hold for every entry point:
   interchange protocol understands) are converted once at the door; anything else is refused
   naming its type's module and how to convert it.
 
+* **Typed frames are checked at once.** Frames whose columns already hold numbers, levels or
+  categoricals go through one vectorized check (:mod:`data_gen.contract_fast`); anything it does
+  not expect, and every bad value, goes through the detailed per-column check
+  (:mod:`data_gen.contract_columns`), so the messages are the same either way.
+
 Reading files (dialects, field counts, encodings) is :mod:`data_gen.reader`'s job.
 """
 
 from __future__ import annotations
 
-import decimal
 import difflib
-import re
 import warnings
 
 import numpy as np
 import pandas as pd
 
+from .contract_columns import _absent, _categorical, _check_column
+from .contract_fast import fast_columns, frame_from_arrays
+from .contract_messages import (  # ContractError, ContractWarning and MAX_PROBLEMS re-exported
+    MAX_PROBLEMS,
+    ContractError,
+    ContractWarning,
+    _display_index,
+    _duplicated,
+    _name,
+    _problems_error,
+    _rows,
+    _unknown_note,
+    absent_columns_notice,
+)
 from .knowledge import Knowledge, load_knowledge
 
 __all__ = [
@@ -58,78 +75,12 @@ __all__ = [
 ]
 
 LABEL = "calcification_type"
-#: Problems listed in one message; the rest are counted.
-MAX_PROBLEMS = 10
-_MAX_SHOWN = 5
-_MAX_NAME = 60
-_MAX_LISTED = 60  # absent columns listed in the notice (all of them, in practice)
-_NOT_RECORDED = "or empty for not recorded"
-_BINARY_ALLOWED = f"0 or 1 (also true/false), {_NOT_RECORDED}"
-_DECIMAL_COMMA = re.compile(r"\s*[-+]?\d*,\d+\s*")
-_BINARY_TEXT = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "true": 1, "false": 0}
-
-
-class ContractError(ValueError):
-    """Input that breaks the contract: the message names column, rows, values and what is allowed.
-
-    Attributes
-    ----------
-    problems : tuple of str
-        Each problem on its own (one per column); the message joins them.
-    """
-
-    def __init__(self, message: str, problems: tuple[str, ...] | None = None):
-        super().__init__(message)
-        self.problems = tuple(problems) if problems is not None else (message,)
-
-
-class ContractWarning(UserWarning):
-    """Input that is accepted but read in a way the user should know of (absent columns)."""
+#: whether validate_frame tries the vectorized check first (tests turn it off to compare)
+_FAST = True
 
 
 def _kb(knowledge) -> Knowledge:
     return knowledge if isinstance(knowledge, Knowledge) else load_knowledge(knowledge)
-
-
-def _show(values) -> str:
-    vals = list(values)
-    shown = ", ".join(repr(_plain(v)) for v in vals[:_MAX_SHOWN])
-    more = f" and {len(vals) - _MAX_SHOWN} more" if len(vals) > _MAX_SHOWN else ""
-    return shown + more
-
-
-def _plain(v):
-    if isinstance(v, np.generic):
-        v = v.item()
-    # 130.0 read from a CSV is shown as the 130 the user typed; 0.5 stays 0.5
-    if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
-        return int(v)
-    return v
-
-
-def _name(c) -> str:
-    """A column name for a message, cut short when it is very long (e.g. a whole ;-separated header)."""
-    text = repr(str(c))
-    return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 4] + "...'"
-
-
-def _display_index(index: pd.Index) -> pd.Index:
-    """Row labels as messages show them: a default 0-based RangeIndex counts from 1."""
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1 and index.name is None:
-        return pd.RangeIndex(1, len(index) + 1)
-    return index
-
-
-def _rows(index: pd.Index, mask: np.ndarray) -> str:
-    labels = index[mask]
-    return f"row{'s' if len(labels) > 1 else ''} {_show(labels)}"
-
-
-def _fail(column: str, index: pd.Index, mask: np.ndarray, values, allowed: str):
-    raise ContractError(
-        f"column {column!r}: {_rows(index, mask)} {'have' if mask.sum() > 1 else 'has'} "
-        f"value{'s' if mask.sum() > 1 else ''} {_show(values)}; allowed: {allowed}"
-    )
 
 
 def validate_frame(
@@ -200,8 +151,9 @@ def validate_frame(
         raise ContractError("empty input: no columns; expected the contract's columns, e.g. " + ", ".join(kb.column_names[:3]) + ", ...")
     if isinstance(df.columns, pd.MultiIndex):
         raise ContractError("the columns have several levels (a MultiIndex); expected one flat header of contract column names")
-    names = [str(c) for c in df.columns]
-    dup = sorted({c for c in names if names.count(c) > 1})
+    names = [str(c) for c in df.columns.tolist()]
+    present = set(names)
+    dup = sorted({c for c in names if names.count(c) > 1}) if len(present) < len(names) else []
     if dup:
         raise ContractError(f"{_duplicated(dup)}; each column must appear once")
     allowed_extra = {LABEL} if label != "forbidden" else set()
@@ -213,7 +165,7 @@ def validate_frame(
             )
         allowed_extra.add(id_column)
     unknown = [c for c in names if c not in kb.columns and c not in allowed_extra]
-    missing = [c for c in kb.column_names if c not in names]
+    missing = [c for c in kb.column_names if c not in present]
     if unknown and extra == "error":
         note = _unknown_note(names)
         if note:
@@ -233,16 +185,20 @@ def validate_frame(
 
     index = pd.Index(df[id_column]) if id_column is not None else df.index
     shown = _display_index(index)
-    out, problems = {}, []
-    for col, spec in kb.columns.items():
-        if col in missing:
-            out[col] = _absent(spec, len(df))
-            continue
-        try:
-            out[col] = _check_column(col, spec, df[col], shown)
-        except ContractError as exc:
-            problems.append(str(exc))
-    if LABEL in names and label != "forbidden":
+    # the vectorized check first; it gives up (None) on anything the detailed check must word
+    out = fast_columns(df, kb, names, missing) if _FAST else None
+    fast, problems = out is not None, []
+    if not fast:
+        out = {}
+        for col, spec in kb.columns.items():
+            if col in missing:
+                out[col] = _absent(spec, len(df))
+                continue
+            try:
+                out[col] = _check_column(col, spec, df[col], shown)
+            except ContractError as exc:
+                problems.append(str(exc))
+    if LABEL in present and label != "forbidden":
         try:
             out[LABEL] = _categorical(LABEL, df[LABEL], shown, kb.class_names)
             if label == "required" and pd.isna(out[LABEL]).any():
@@ -252,42 +208,11 @@ def validate_frame(
             problems.append(str(exc))
     if problems:
         raise _problems_error(problems)
+    if fast:
+        return frame_from_arrays(out, index)
     result = pd.DataFrame(out, copy=False)
     result.index = index
     return result
-
-
-def _check_column(col: str, spec, s: pd.Series, index: pd.Index):
-    if spec.kind == "binary":
-        return _binary(col, s, index)
-    if spec.kind == "categorical":
-        return _categorical(col, s, index, spec.levels)
-    return _continuous(col, s, index, spec)
-
-
-def _absent(spec, n: int):
-    """An all-empty column of the canonical type: what an absent column means."""
-    if spec.kind == "binary":
-        return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int8), np.ones(n, dtype=bool))
-    if spec.kind == "categorical":
-        return pd.Categorical.from_codes(np.full(n, -1), categories=list(spec.levels))
-    return np.full(n, np.nan)
-
-
-def _problems_error(problems: list[str]) -> ContractError:
-    if len(problems) == 1:
-        return ContractError(problems[0])
-    shown = "; ".join(f"({i}) {p}" for i, p in enumerate(problems[:MAX_PROBLEMS], 1))
-    more = f"; and {len(problems) - MAX_PROBLEMS} more problems" if len(problems) > MAX_PROBLEMS else ""
-    return ContractError(f"{len(problems)} problems in the input: {shown}{more}", tuple(problems))
-
-
-def absent_columns_notice(missing: list[str], kb: Knowledge) -> str:
-    """The one-line notice listing absent contract columns (treated as not recorded)."""
-    shown = ", ".join(missing[:_MAX_LISTED]) + (f" and {len(missing) - _MAX_LISTED} more" if len(missing) > _MAX_LISTED else "")
-    return (
-        f"{len(missing)} of {len(kb.column_names)} contract columns are absent and read as not recorded: {shown}"
-    )
 
 
 def as_pandas(df) -> pd.DataFrame:
@@ -339,10 +264,6 @@ def as_pandas(df) -> pd.DataFrame:
     raise ContractError(f"expected a DataFrame of patients (pandas, polars, pyarrow), got {what}; {hint}")
 
 
-def _duplicated(dup: list[str]) -> str:
-    return f"duplicated column{'s' if len(dup) > 1 else ''} " + ", ".join(_name(c) for c in dup)
-
-
 def _hints(unknown: list[str], kb: Knowledge) -> str:
     known = list(kb.column_names) + [LABEL]
     hints = []
@@ -352,173 +273,7 @@ def _hints(unknown: list[str], kb: Knowledge) -> str:
     return ", ".join(hints) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
 
 
-def _unknown_note(names: list[str]) -> str:
-    """The whole message when the header is one column holding separators (a wrong separator)."""
-    if len(names) == 1 and any(sep in names[0] for sep in (";", "\t", "|", ",")):
-        return (
-            f"the header is one column {_name(names[0])}: the file's separator was not recognized; "
-            "give it with --sep (sep= in Python), e.g. --sep ';'"
-        )
-    return ""
-
-
 def canonical_frame(df: pd.DataFrame, knowledge=None) -> pd.DataFrame:
     """:func:`validate_frame` for trusted internal frames: extra columns are left out."""
     return validate_frame(df, knowledge=knowledge, extra="ignore")
 
-
-def _real_dtype(dtype) -> bool:
-    """Booleans, integers and floats (numpy, nullable, sparse or Arrow); not complex, not categorical."""
-    if pd.api.types.is_bool_dtype(dtype):
-        return True
-    if isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(dtype):
-        return False
-    if isinstance(dtype, pd.SparseDtype):
-        dtype = dtype.subtype
-    return np.dtype(getattr(dtype, "numpy_dtype", dtype)).kind in "biuf"
-
-
-def _binary(col: str, s: pd.Series, index: pd.Index) -> pd.arrays.IntegerArray:
-    if _real_dtype(s.dtype):
-        vals = s.to_numpy(dtype=float, na_value=np.nan)
-    else:
-        obj = s.astype(object).to_numpy()
-        # text a CSV reader could not type, mixed Python values, complex numbers, dates...
-        vals = _BINARY_FROM_OBJECT(obj).astype(float)
-        bad = np.isinf(vals)
-        if bad.any():
-            _fail(col, index, bad, obj[bad], _BINARY_ALLOWED)
-    bad = ~np.isnan(vals) & (vals != 0) & (vals != 1)
-    if bad.any():
-        _fail(col, index, bad, vals[bad], _BINARY_ALLOWED)
-    na = np.isnan(vals)
-    return pd.arrays.IntegerArray(np.where(na, 0, vals).astype(np.int8), na)
-
-
-def _binary_value(v) -> float:
-    """0/1 for an accepted binary value, NaN for not recorded, inf for anything else."""
-    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, (float, np.floating)) and np.isnan(v)):
-        return np.nan
-    if isinstance(v, (bool, np.bool_, int, float, np.integer, np.floating)):
-        return float(v) if v in (0, 1) else np.inf
-    if isinstance(v, str):
-        t = v.strip().lower()
-        return np.nan if t == "" else float(_BINARY_TEXT.get(t, np.inf))
-    return np.inf
-
-
-_BINARY_FROM_OBJECT = np.frompyfunc(_binary_value, 1, 1)
-
-
-def _categorical(col: str, s: pd.Series, index: pd.Index, levels) -> pd.Categorical:
-    levels = list(levels)
-    if isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == levels:
-        return pd.Categorical(s)
-    obj = s.astype(object).to_numpy()
-    try:
-        codes = pd.Index(levels).get_indexer(obj)  # -1: not recorded, or not a level
-    except TypeError:  # unhashable cells (lists, dicts): none of them is a level
-        codes = np.array([levels.index(v) if isinstance(v, str) and v in levels else -1 for v in obj])
-    unmatched = (codes < 0) & ~_is_na(obj)
-    if unmatched.any():
-        # surrounding spaces and the case of a level do not matter (" Male" is male), as in
-        # binary columns; a blank cell (only spaces) is empty
-        folded = {lv.casefold(): k for k, lv in enumerate(levels)}
-        for i in np.flatnonzero(unmatched):
-            v = obj[i]
-            if isinstance(v, str):
-                t = v.strip().casefold()
-                codes[i] = folded.get(t, -2 if t else -1)
-            else:
-                codes[i] = -2
-        bad = codes == -2
-        if bad.any():
-            _fail(col, index, bad, obj[bad], " / ".join(levels) + f", {_NOT_RECORDED}")
-    return pd.Categorical.from_codes(codes, categories=levels)
-
-
-def _is_na(obj: np.ndarray) -> np.ndarray:
-    """Element-wise "not recorded" of an object array (None, NaN, pd.NA, NaT)."""
-    return np.asarray(pd.isna(obj), dtype=bool)
-
-
-def _real_or_text(v) -> bool:
-    return isinstance(v, (str, int, float, np.integer, np.floating, decimal.Decimal)) and not isinstance(v, (bool, np.bool_))
-
-
-def _continuous(col: str, s: pd.Series, index: pd.Index, spec) -> np.ndarray:
-    allowed = f"a number ({_range_text(spec)}), {_NOT_RECORDED}"
-    if pd.api.types.is_bool_dtype(s.dtype):
-        bad = ~s.isna().to_numpy()
-        if bad.any():
-            _fail(col, index, bad, s.to_numpy()[bad], allowed)
-        vals = np.full(len(s), np.nan)
-    elif _real_dtype(s.dtype):
-        vals = s.to_numpy(dtype=float, na_value=np.nan)
-    else:
-        obj = s.astype(object).to_numpy()
-        na = _is_na(obj)
-        # only text and real numbers are converted; booleans, bytes, complex numbers, dates... are not numbers here
-        kind_ok = np.fromiter((_real_or_text(v) for v in obj), dtype=bool, count=len(obj)) | na
-        conv = pd.to_numeric(pd.Series(np.where(kind_ok, obj, None), dtype=object), errors="coerce")
-        conv = conv.to_numpy(dtype=float, na_value=np.nan)
-        blank = np.array([isinstance(v, str) and v.strip() == "" for v in obj], dtype=bool)
-        bad = ~kind_ok | (np.isnan(conv) & ~na & ~blank)
-        if bad.any():
-            if any(isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v) for v in obj[bad]):
-                allowed += " (decimal commas? read the file with --decimal ',', decimal=',' in Python)"
-            _fail(col, index, bad, obj[bad], allowed)
-        vals = conv
-    finite_or_nan = np.isnan(vals) | np.isfinite(vals)
-    lo_ok = np.ones(len(vals), dtype=bool)
-    if spec.min is not None:
-        lo_ok = vals > spec.min if spec.min_exclusive else vals >= spec.min
-    hi_ok = np.ones(len(vals), dtype=bool) if spec.max is None else vals <= spec.max
-    bad = ~np.isnan(vals) & ~(lo_ok & hi_ok & finite_or_nan)
-    if bad.any():
-        _fail(col, index, bad, vals[bad], f"{_range_text(spec)}, {_NOT_RECORDED}")
-    _check_plausible(col, index, spec, vals)
-    return vals
-
-
-def _check_plausible(col: str, index: pd.Index, spec, vals: np.ndarray) -> None:
-    """Refuse values outside the column's plausible range; suggest the conversion from its
-    alternative unit when the value is plausible there (the knowledge base declares both)."""
-    lo, hi = spec.plausible_min, spec.plausible_max
-    if lo is None and hi is None:
-        return
-    lo = -np.inf if lo is None else lo
-    hi = np.inf if hi is None else hi
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isnan(vals) & ((vals < lo) | (vals > hi))
-    if not bad.any():
-        return
-    unit = f" {spec.unit}" if spec.unit else ""
-    plausible = _range_text(spec)
-    allowed = f"{plausible}, {_NOT_RECORDED}"
-    if spec.alt_unit is not None:
-        converted = vals * spec.alt_factor
-        other = bad & (converted >= lo) & (converted <= hi)
-        if other.any():
-            first = np.flatnonzero(other)[0]
-            raise ContractError(
-                f"column {col!r}: {_rows(index, bad)} {'have' if bad.sum() > 1 else 'has'} "
-                f"value{'s' if bad.sum() > 1 else ''} {_show(vals[bad])}, implausible in {spec.unit} "
-                f"(plausible: {plausible}) but plausible in {spec.alt_unit}: if these are {spec.alt_unit}, "
-                f"multiply by {spec.alt_factor:g} to get {spec.unit} "
-                f"({_plain(vals[first])} {spec.alt_unit} = {converted[first]:.3g}{unit}); allowed: {allowed}"
-            )
-    _fail(col, index, bad, vals[bad], allowed)
-
-
-def _range_text(spec) -> str:
-    unit = f" {spec.unit}" if spec.unit else ""
-    if spec.plausible_min is not None or spec.plausible_max is not None:
-        lo = spec.min if spec.plausible_min is None else spec.plausible_min
-        hi = spec.max if spec.plausible_max is None else spec.plausible_max
-        return f"{lo:g} to {hi:g}{unit}" if hi is not None else f">= {lo:g}{unit}"
-    if spec.min is not None and spec.max is not None:
-        return f"{spec.min:g} to {spec.max:g}{unit}"
-    if spec.min is not None:
-        return f"{'>' if spec.min_exclusive else '>='} {spec.min:g}{unit}"
-    return f"a finite number{unit}"

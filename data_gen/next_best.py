@@ -68,8 +68,10 @@ import pandas as pd
 
 from .contract import LABEL, ContractError, canonical_frame
 from .knowledge import Knowledge, load_knowledge
-from .oracle import _IMPOSSIBLE, oracle_log_likelihood
-from .sampler import LATENT_PREFIX, resolve_prevalence
+from .likelihood import _IMPOSSIBLE
+from .oracle import oracle_log_likelihood
+from .prevalence import resolve_prevalence
+from .sampler import LATENT_PREFIX
 
 __all__ = ["next_best_findings", "next_best_findings_batch", "continuous_grid", "GRID_SPAN_SD", "GRID_STEP_SD"]
 

@@ -36,7 +36,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .contract import _DECIMAL_COMMA, LABEL, ContractError, _kb, validate_frame
+from .contract import LABEL, ContractError, _kb, validate_frame
+from .contract_columns import _DECIMAL_COMMA
+from .contract_messages import _duplicated
 from .knowledge import Knowledge
 
 __all__ = ["Dialect", "sniff_dialect", "read_patients", "iter_patients", "SEPARATORS", "DECIMALS"]
@@ -331,11 +333,6 @@ def _iter_parquet(path: Path, chunksize: int, kb: Knowledge, id_column, label) -
     if seen == 0:
         raise ContractError(f"no patients in {str(path)!r}: it has a header but no rows")
 
-
-def _duplicated(dup: list[str]) -> str:
-    from .contract import _duplicated as text
-
-    return text(dup)
 
 
 def _empty_file(path: Path) -> ContractError:

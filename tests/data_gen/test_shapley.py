@@ -1,4 +1,4 @@
-"""Shapley values of the exact oracle game (data_gen.oracle_shapley)."""
+"""Shapley values of the exact oracle game (data_gen.shapley: data_gen.oracle_shapley)."""
 
 import numpy as np
 import pandas as pd
