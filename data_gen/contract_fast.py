@@ -62,7 +62,7 @@ def _plan(kb: Knowledge) -> _Plan:
     return hit[1]
 
 
-def _column_arrays(df: pd.DataFrame) -> list:
+def column_arrays(df: pd.DataFrame) -> list:
     """Each column's array (ndarray or extension array), by position.
 
     ``df[c]`` builds a Series per column (~15 us each, most of the budget for one patient over
@@ -75,7 +75,7 @@ def _column_arrays(df: pd.DataFrame) -> list:
     return [a.to_numpy() if isinstance(a, pd.arrays.NumpyExtensionArray) else a for a in arrays]
 
 
-def _numbers_into(a, out: np.ndarray, bool_ok: bool) -> bool:
+def numbers_into(a, out: np.ndarray, bool_ok: bool) -> bool:
     """Write a numeric column into ``out`` as float (NaN where missing); False for other dtypes."""
     if isinstance(a, np.ndarray):
         if a.dtype.kind in "iuf" or (bool_ok and a.dtype.kind == "b"):
@@ -129,13 +129,13 @@ def fast_columns(df: pd.DataFrame, kb: Knowledge, names: list[str], absent: list
     n = len(df)
     pos = {c: i for i, c in enumerate(names)}
     absent = set(absent)
-    arrays = _column_arrays(df)
+    arrays = column_arrays(df)
     out = {}
     values = np.empty((len(plan.binary), n))
     for j, col in enumerate(plan.binary):
         if col in absent:
             values[j] = np.nan
-        elif not _numbers_into(arrays[pos[col]], values[j], bool_ok=True):
+        elif not numbers_into(arrays[pos[col]], values[j], bool_ok=True):
             return None
     na, one = np.isnan(values), values == 1
     if np.count_nonzero(na) + np.count_nonzero(one) + np.count_nonzero(values == 0) != values.size:
@@ -144,7 +144,7 @@ def fast_columns(df: pd.DataFrame, kb: Knowledge, names: list[str], absent: list
     for j, col in enumerate(plan.continuous):
         if col in absent:
             x[j] = np.nan
-        elif not _numbers_into(arrays[pos[col]], x[j], bool_ok=False):
+        elif not numbers_into(arrays[pos[col]], x[j], bool_ok=False):
             return None
     with np.errstate(invalid="ignore"):
         above = np.where(plan.lo_strict, x > plan.lo, x >= plan.lo)

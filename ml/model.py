@@ -23,6 +23,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from data_gen import LABEL, load_knowledge, oracle_log_likelihood, validate_frame
+from data_gen.contract_fast import column_arrays, numbers_into
 from data_gen.oracle import check_prevalence_fits
 from data_gen.knowledge import Knowledge
 from data_gen.sampler import resolve_prevalence
@@ -70,9 +71,16 @@ class Encoder:
         """
         numeric, numeric_pos, categorical = self._plan()
         X = np.empty((len(df), len(self.feature_names)), dtype=np.float64)
-        X[:, numeric_pos] = df[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        arrays = dict(zip(df.columns, column_arrays(df)))  # the block manager's arrays: no Series per column
+        col = np.empty(len(df))
+        for c, j in zip(numeric, numeric_pos):
+            if numbers_into(arrays[c], col, bool_ok=True):
+                X[:, j] = col
+            else:  # any other dtype: the public route
+                X[:, j] = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
         for c, start, n_levels in categorical:
-            codes = df[c].cat.codes.to_numpy()
+            a = arrays[c]
+            codes = a.codes if isinstance(a, pd.Categorical) else df[c].cat.codes.to_numpy()
             na = codes < 0
             if n_levels == 2:
                 X[:, start] = np.where(na, np.nan, codes == 1)

@@ -88,7 +88,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(result.table().to_string())
         print("\nrecall per class (classes in the knowledge base's order):")
         recall = result.per_class()["recall"].unstack("class")
-        print(recall[[k for k in kb.class_names if k in recall.columns]].to_string())
+        # rows in the table's order above, columns in the knowledge base's class order
+        rows = [r for r in result.table().index if r in recall.index]
+        print(recall.loc[rows, [k for k in kb.class_names if k in recall.columns]].to_string())
     report = result.to_dict()
     if args.bootstrap:
         with ProgressCallback("bootstrap", enabled=enabled) as bar:
