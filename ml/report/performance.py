@@ -142,7 +142,7 @@ def markdown(d: dict) -> str:
     lc = d["learning_curve"]
     out.append("### Learning curve")
     out.append("")
-    cap = "" if lc["max_iter"] is None else f", capped at {lc['max_iter']} boosting iterations"
+    cap = "" if lc["max_iter"] is None else f", capped at {lc['max_iter']} boosting iterations,"
     seeds = ", ".join(str(x) for x in lc["seeds"])
     out.append(
         f"Classifiers trained with the shipped configuration{cap} on cohorts of increasing size, {len(lc['seeds'])} times a size "
