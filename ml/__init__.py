@@ -34,6 +34,7 @@ _EXPORTS = {
     "classification_metrics": "evaluation",
     "evaluate": "evaluation",
     "learning_curve": "evaluation",
+    "learning_curve_summary": "evaluation",
     "paired_bootstrap_gap": "evaluation",
     "ClueAudit": "audit",
     "attribution_agreement": "agreement",

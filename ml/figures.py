@@ -125,7 +125,7 @@ def audit_heatmap_png(audit_table, path, *, knowledge=None, title: str | None = 
     ax.set_xlabel("calcification type (class)", fontsize=11)
     ax.set_ylabel("input column (clue)", fontsize=11)
     decided = n_pass + n_fail
-    rate = f", {n_pass}/{decided} passed ({100 * n_pass / decided:.0f}%)" if decided else ""
+    rate = f", {n_pass}/{decided} passed ({100 * n_pass / decided:.1f}%)" if decided else ""  # one decimal: 97.6%, not 98%
     ax.set_title(title or f"Clue audit: the review's clues, expected vs observed SHAP direction{rate}", fontsize=12)
     handles = [
         Patch(facecolor=_TOWARD_COLOUR, label="observed: toward the class"),
@@ -227,10 +227,13 @@ def confusion_png(matrix, classes: Sequence[str], path, *, title: str | None = N
 
 
 def learning_curve_png(frame: pd.DataFrame, path, *, title: str | None = None) -> Path:
-    """Model vs oracle accuracy and log loss against the training cohort size.
+    """Model vs oracle accuracy and log loss against the training cohort size, over seeds.
 
     ``frame`` has ``n`` (or ``n_train``, as :func:`ml.learning_curve` returns),
-    ``model_accuracy``, ``oracle_accuracy``, ``model_log_loss`` and ``oracle_log_loss``.
+    ``model_accuracy``, ``oracle_accuracy``, ``model_log_loss`` and ``oracle_log_loss``, and
+    optionally ``seed`` (one row per size and seed; without it every row is one run). Each
+    seed's result is a dot, the classifier's mean over seeds a line, the band its minimum to
+    maximum over seeds (the legend says so), the oracle a dashed line.
     """
     plt = _plt()
     f = pd.DataFrame(frame)
@@ -240,19 +243,28 @@ def learning_curve_png(frame: pd.DataFrame, path, *, title: str | None = None) -
     if missing:
         raise ValueError(f"the learning-curve frame lacks columns {missing}")
     f = f.sort_values(ncol)
-    n = f[ncol].to_numpy(dtype=float)
+    g = f.groupby(ncol, sort=True)
+    n = np.asarray(g.size().index, dtype=float)
+    n_seeds = int(f["seed"].nunique()) if "seed" in f.columns else 1
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.8))
-    a1.plot(n, 100 * f["model_accuracy"], marker="o", label="classifier")
-    a1.plot(n, 100 * f["oracle_accuracy"], linestyle="--", color="black", label="oracle (Bayes optimum)")
+    for a, col, scale in ((a1, "accuracy", 100.0), (a2, "log_loss", 1.0)):
+        model = g[f"model_{col}"]
+        if n_seeds > 1:
+            a.fill_between(n, scale * model.min(), scale * model.max(), color="C0", alpha=0.2, linewidth=0,
+                           label=f"classifier: min\u2013max over {n_seeds} seeds")
+            a.scatter(f[ncol], scale * f[f"model_{col}"], s=14, color="C0", alpha=0.6, zorder=3, label="classifier: one seed")
+        a.plot(n, scale * model.mean(), marker="o" if n_seeds == 1 else None, color="C0",
+               label=f"classifier: mean of {n_seeds} seeds" if n_seeds > 1 else "classifier")
+        a.plot(n, scale * g[f"oracle_{col}"].mean(), linestyle="--", color="black", label="oracle (Bayes optimum)")
     a1.set_ylabel("accuracy (%)", fontsize=11)
     a1.set_title("Accuracy on the fixed test cohort", fontsize=12)
-    a2.plot(n, f["model_log_loss"], marker="o", label="classifier")
-    a2.plot(n, f["oracle_log_loss"], linestyle="--", color="black", label="oracle (Bayes optimum)")
     a2.set_ylabel("log loss (nats per patient)", fontsize=11)
     a2.set_title("Log loss on the fixed test cohort", fontsize=12)
     for a in (a1, a2):
         if len(n) > 1 and n.min() > 0:
             a.set_xscale("log")
+            a.set_xticks(n, [f"{int(v):,}" for v in n])  # the sizes trained, not powers of ten
+            a.minorticks_off()
         a.set_xlabel("training cohort size (patients)", fontsize=11)
         a.grid(alpha=0.3)
         a.legend(fontsize=9)

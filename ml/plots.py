@@ -110,6 +110,34 @@ def _one_patient_explanation(model, x):
     )
 
 
+def _p_equals(percent: str) -> str:
+    """"P = 25.0%", or "P > 99.9%" / "P < 0.1%" for format_probability's bounds."""
+    return f"P {percent[0]} {percent[1:]}" if percent.startswith(("<", ">")) else f"P = {percent}"
+
+
+def _label_fx_with_probability(fig, p: float) -> None:
+    """Put the class probability beside shap's "f(x) = 5.258" label: "= 5.258 log-odds → P = 99.5%"
+    (formatted by :func:`ml.wording.format_probability`, so never "100.0%").
+
+    shap draws f(x) as two tick labels of a twin axis ("$f(x)$" and "$ = 5.258$"); they are
+    found by their text (shap's axis order is not an API), and the value label is rewritten.
+    """
+    from .wording import format_probability
+
+    for ax in fig.axes:
+        texts = [t.get_text() for t in ax.get_xticklabels()]
+        if "$f(x)$" not in texts:
+            continue
+        value = next((i for i, t in enumerate(texts) if t.startswith("$ = ")), None)
+        if value is not None:
+            texts[value] += f" log-odds \u2192 {_p_equals(format_probability(float(p)))}"
+            # through the axis (its formatter redraws the labels); the label objects, and the
+            # offsets and colour shap gave them, stay
+            ax.set_xticklabels(texts)
+            return
+    raise RuntimeError("shap's waterfall has no 'f(x) = ...' label to put the probability beside; has shap changed its layout?")
+
+
 def waterfall_png(
     model,
     explanation_row_or_patient,
@@ -206,40 +234,44 @@ def waterfall_png(
     # shap's wording "N other features"; ours speaks of columns (labels carry no "=", so
     # shap's grey and black copies of each label are the same text)
     ax.set_yticklabels([t.get_text().replace(" other features", " other columns") for t in ax.get_yticklabels()], fontsize=13)
+    _label_fx_with_probability(fig, proba[k])
     return _save(fig, path, note="* a clue the review states for this class (Table 1, text or literature)")
 
 
 # --------------------------------------------------------------------------------------------
 # Per class
 # --------------------------------------------------------------------------------------------
-def _numeric_data(kb, data: np.ndarray, columns: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Feature values as floats for colouring, and axis names with units or codes."""
+def _numeric_data(kb, data: np.ndarray, columns: Sequence[str]) -> tuple[np.ndarray, list[str], list[tuple[str, ...] | None]]:
+    """Feature values as floats for colouring, axis names with units or codes, and the levels of
+    categorical columns with more than two levels (their values are level indices, coloured one
+    colour a level; every other column is on a low-to-high value scale)."""
     from .wording import column_display_name
 
     out = np.full(data.shape, np.nan)
-    names = []
+    names, levels_of = [], []
     for j, c in enumerate(columns):
         spec = kb.columns[c]
         col = pd.Series(data[:, j])
         name = column_display_name(c, kb)
+        levels = None
         if spec.kind == "categorical":
-            levels = list(spec.levels)
+            levels = tuple(spec.levels)
             codes = col.map({lv: i for i, lv in enumerate(levels)})
             out[:, j] = pd.to_numeric(codes, errors="coerce").to_numpy(dtype=float)
             if len(levels) == 2:
                 name = f"{name} ({levels[1]} = high)"
-            else:
-                name = f"{name} ({', '.join(levels)}: low to high)"
+                levels = None
         else:
             out[:, j] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
             if spec.unit:
                 name = f"{name} ({spec.unit})"
         names.append(name)
-    return out, names
+        levels_of.append(levels)
+    return out, names, levels_of
 
 
 def class_summary_pngs(model, df: pd.DataFrame, out_dir, *, kind: str = "beeswarm", max_display: int = 12, random_state=0, classes: Sequence[str] | None = None) -> list[Path]:
-    """One PNG per class: shap's beeswarm or bar plot of that class's (centred) SHAP values.
+    """One PNG per class: a beeswarm or bar plot of that class's (centred) SHAP values.
 
     Parameters
     ----------
@@ -250,10 +282,14 @@ def class_summary_pngs(model, df: pd.DataFrame, out_dir, *, kind: str = "beeswar
     out_dir : path-like
         Written as ``<out_dir>/shap_<kind>_<class>.png``.
     kind : {"beeswarm", "bar"}
-        Beeswarm: one dot per patient, coloured by the column's value (grey = not recorded).
-        Bar: mean |SHAP| per column.
+        Beeswarm (:func:`ml.beeswarm.draw_beeswarm`): one dot per patient; binary and
+        continuous columns coloured on a low-to-high value scale (colour bar), categorical
+        columns with more than two levels (``zone``) one colour per level (legend); grey = not
+        recorded. Bar (``shap.plots.bar``): mean |SHAP| per column.
     max_display : int
-        Columns shown (the rest are summed into one row).
+        Columns shown: the ``max_display`` columns with the largest mean |centred SHAP| for the
+        class. The others are left out, not summed into an extra row (a sum of many columns
+        spreads wider than any one column and would read as the most important row).
 
     Returns
     -------
@@ -262,11 +298,13 @@ def class_summary_pngs(model, df: pd.DataFrame, out_dir, *, kind: str = "beeswar
     """
     import shap
 
-    from .treeshap import explain
-    from .treeshap import centred_shap
+    from .beeswarm import SwarmRow, draw_beeswarm
+    from .treeshap import centred_shap, explain
 
     if kind not in ("beeswarm", "bar"):
         raise ValueError(f"kind must be 'beeswarm' or 'bar', got {kind!r}")
+    if int(max_display) < 1:
+        raise ValueError(f"max_display must be at least 1, got {max_display}")
     kb = _kb(model)
     checked = model.check(df)
     if len(checked) > SUMMARY_MAX_PATIENTS:
@@ -274,7 +312,7 @@ def class_summary_pngs(model, df: pd.DataFrame, out_dir, *, kind: str = "beeswar
     ex = explain(model, checked)
     centred = centred_shap(ex.values)
     columns = list(ex.feature_names)
-    data, names = _numeric_data(kb, ex.data, columns)
+    data, names, levels_of = _numeric_data(kb, ex.data, columns)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plt = _plt()
@@ -284,16 +322,20 @@ def class_summary_pngs(model, df: pd.DataFrame, out_dir, *, kind: str = "beeswar
         if cls not in model.classes_:
             raise ValueError(f"unknown class {cls!r}; the model has {list(model.classes_)}")
         k = list(model.classes_).index(cls)
-        e = shap.Explanation(values=centred[:, :, k], data=data, feature_names=names)
-        rows = min(max_display, len(columns))
+        values = centred[:, :, k]
+        top = np.argsort(-np.abs(values).mean(axis=0), kind="stable")[: int(max_display)]
+        rows = len(top)
         fig, ax = plt.subplots(figsize=(10, 0.42 * rows + 2.0))
         if kind == "beeswarm":
-            shap.plots.beeswarm(e, max_display=max_display, show=False, ax=ax, plot_size=None, color_bar_label="column value (high = yes/seen; grey = not recorded)")
+            swarm = [SwarmRow(names[j], values[:, j], data[:, j], levels_of[j]) for j in top]
+            draw_beeswarm(ax, swarm, random_state=random_state, colour_bar_label="column value (high = yes/seen)")
             ax.set_xlabel(_SHAP_AXIS.format(cls=cls), fontsize=11)
         else:
-            shap.plots.bar(e, max_display=max_display, show=False, ax=ax)
+            e = shap.Explanation(values=values[:, top], data=data[:, top], feature_names=[names[j] for j in top])
+            shap.plots.bar(e, max_display=rows, show=False, ax=ax)
             ax.set_xlabel(f"mean |SHAP value| toward {cls} (log-odds, centred across classes)", fontsize=11)
-        ax.set_ylabel("column (unit)", fontsize=11)
-        ax.set_title(f"{kb.classes[cls].label} — what moves its score ({len(checked):,} patients)", fontsize=12)
+        ax.set_ylabel(f"column (unit): top {rows} of {len(columns)} by mean |SHAP|", fontsize=11)
+        ax.set_title(f"{kb.classes[cls].label} — what moves its score: top {rows} of {len(columns)} columns by mean |SHAP| "
+                     f"({len(checked):,} patients)", fontsize=12)
         paths.append(_save(fig, out_dir / f"shap_{kind}_{cls}.png"))
     return paths

@@ -27,7 +27,7 @@ from .metrics import BASELINE_TRAIN_N, BASELINE_TRAIN_SEED, ECE_BINS, EPS, TABLE
 from .baselines import BASELINES, LogisticBaseline, MajorityBaseline, RuleScorer
 from .bootstrap import paired_bootstrap_gap
 from .result import EvaluationResult, evaluate, jsonable
-from .learning_curve import LEARNING_CURVE_COLUMNS, learning_curve
+from .learning_curve import LEARNING_CURVE_COLUMNS, learning_curve, learning_curve_summary
 
 __all__ = [
     "BASELINES",
@@ -45,5 +45,6 @@ __all__ = [
     "evaluate",
     "jsonable",
     "learning_curve",
+    "learning_curve_summary",
     "paired_bootstrap_gap",
 ]

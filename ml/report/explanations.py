@@ -29,6 +29,10 @@ PAPER_CLUES = {
 AGREEMENT_KEYS = ("spearman_median", "spearman_q1", "spearman_q3", "sign_agreement", "FA@1", "FA@3", "RA@3", "SA@3", "FA@5", "SA@5")
 
 
+#: Columns in each per-class SHAP plot (the largest mean |SHAP| for the class).
+SUMMARY_COLUMNS = 12
+
+
 def _centred_aligned(explanation, columns, classes) -> np.ndarray:
     values = np.asarray(explanation.values, dtype=float)
     feats = list(explanation.feature_names)
@@ -126,7 +130,8 @@ def run(ctx: Context) -> dict:
 
     figs = {}
     ctx.say(f"explanations: per-class SHAP plots ({min(s.summary_patients, len(cohort)):,} patients)")
-    paths = class_summary_pngs(model, cohort.iloc[: s.summary_patients], ctx.figures_dir, kind="beeswarm", random_state=s.explain_seed)
+    paths = class_summary_pngs(model, cohort.iloc[: s.summary_patients], ctx.figures_dir, kind="beeswarm",
+                               max_display=SUMMARY_COLUMNS, random_state=s.explain_seed)
     figs["class_summary"] = {k: ctx.figure(p, f"SHAP beeswarm for {k}", "explanations") for k, p in zip(model.classes_, paths)}
     p = audit_heatmap_png(audit, ctx.figures_dir / "audit_heatmap.png", knowledge=kb)
     figs["audit_heatmap"] = ctx.figure(p, "Clue audit heatmap: expected vs observed SHAP direction per class and column", "explanations")
@@ -264,8 +269,10 @@ def markdown(d: dict) -> str:
     out.append("### Per-class SHAP plots")
     out.append("")
     out.append(
-        "One dot per patient and column: its centred SHAP value toward the class (log-odds relative to the other classes), "
-        "coloured by the column's value (grey = not recorded)."
+        "One dot per patient and column: its centred SHAP value toward the class (log-odds relative to the other classes). "
+        f"Each plot shows the {SUMMARY_COLUMNS} columns with the largest mean |SHAP| for its class; the others are left out, "
+        "not summed into an extra row. Yes/no and numeric columns are coloured on a low-to-high scale (high = yes/seen), "
+        "categorical columns with more than two levels (zone) one colour per level, named in the legend; grey = not recorded."
     )
     out.append("")
     for k, rel in d["figures"]["class_summary"].items():

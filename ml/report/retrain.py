@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pandas as pd
 
 from ._common import Context
 
@@ -48,9 +49,9 @@ def _task(kind: str, spec: dict):
             if spec["max_iter"] is not None:
                 params["max_iter"] = spec["max_iter"]
             t0 = time.perf_counter()
-            frame = learning_curve(spec["sizes"], test_n=spec["test_n"], seed=spec["seed"], test_seed=spec["test_seed"],
+            frame = learning_curve(spec["sizes"], test_n=spec["test_n"], seeds=(spec["seed"],), test_seed=spec["test_seed"],
                                    train_params=params)
-            return {"kind": kind, "frame": frame, "seconds": time.perf_counter() - t0}
+            return {"kind": kind, "seed": spec["seed"], "frame": frame, "seconds": time.perf_counter() - t0}
         import pandas as pd
 
         cohort = generate_cohort(spec["n"], random_state=spec["train_seed"], recording=spec.get("recording"), knowledge=kb)
@@ -96,9 +97,12 @@ def run(ctx: Context) -> None:
     plan = noise_plan(ctx)
     ctx.shared["noise_plan"] = plan
     kb_path = str(kb.path)
+    # one learning-curve task per seed (each seed's rows do not depend on the others'), so
+    # that the workers share the curve's training as evenly as the noise models'
     tasks = [
         (CURVE_TASK, {"knowledge_path": kb_path, "sizes": list(s.learning_sizes), "test_n": s.learning_test_n,
-                      "seed": s.learning_seed, "test_seed": s.learning_test_seed, "max_iter": s.learning_max_iter}),
+                      "seed": seed, "test_seed": s.learning_test_seed, "max_iter": s.learning_max_iter})
+        for seed in s.learning_seeds
     ]
     tasks += [
         (NOISE_TASK, {"knowledge_path": kb_path, "knowledge_arg": ctx.model_info.get("knowledge_arg"), "n": plan["n"],
@@ -110,7 +114,7 @@ def run(ctx: Context) -> None:
     sizes = ", ".join(f"{n:,}" for n in s.learning_sizes)
     noise = ", ".join(f"{r:.0%}" for r in plan["train_levels"])
     ctx.say(
-        f"training: learning curve (sizes {sizes}; test cohort {s.learning_test_n:,}) and label-noise models ({noise} noise, "
+        f"training: learning curve (sizes {sizes}; seeds {', '.join(map(str, s.learning_seeds))}; test cohort {s.learning_test_n:,}) and label-noise models ({noise} noise, "
         f"{plan['n']:,} patients each) in {workers} process(es), one thread each"
     )
     t0 = time.perf_counter()
@@ -126,16 +130,17 @@ def run(ctx: Context) -> None:
             if kind == NOISE_TASK:
                 ctx.say(f"training: {r['rate']:.0%} label noise: {r['model'].booster.n_iter_} iterations in {r['seconds']:.1f} s")
             else:
-                ctx.say(f"training: learning curve done in {r['seconds']:.1f} s")
+                ctx.say(f"training: learning curve, seed {r['seed']}, done in {r['seconds']:.1f} s")
     ctx.shared["training_wall_seconds"] = time.perf_counter() - t0
     noise_models = {}
+    curves = [r["frame"] for r in results if r["kind"] == CURVE_TASK]
+    curve = pd.concat(curves, ignore_index=True).sort_values(["n_train", "seed"], kind="stable").reset_index(drop=True)
+    ctx.shared["learning_curve"] = curve
+    for row in curve.itertuples(index=False):
+        ctx.say(f"learning curve n={row.n_train:,}, seed {row.seed}: {row.n_iter} iterations in {row.seconds:.1f} s; "
+                f"accuracy gap {row.accuracy_gap_pp:.2f} pp, log-loss gap {row.log_loss_gap:.4f}")
     for r in results:
-        if r["kind"] == CURVE_TASK:
-            ctx.shared["learning_curve"] = r["frame"]
-            for row in r["frame"].itertuples(index=False):
-                ctx.say(f"learning curve n={row.n_train:,}: {row.n_iter} iterations in {row.seconds:.1f} s; accuracy gap "
-                        f"{row.accuracy_gap_pp:.2f} pp, log-loss gap {row.log_loss_gap:.4f}")
-        else:
+        if r["kind"] != CURVE_TASK:
             noise_models[r["rate"]] = r
             if workers > 1:
                 ctx.say(f"training: {r['rate']:.0%} label noise ({r['flipped']:,} labels flipped): "

@@ -28,6 +28,7 @@ from ml.evaluation import (
     classification_metrics,
     evaluate,
     learning_curve,
+    learning_curve_summary,
     paired_bootstrap_gap,
 )
 
@@ -352,11 +353,18 @@ def test_bootstrap_batches_do_not_change_the_estimate_shape():
 # --------------------------------------------------------------------------------------------
 # Learning curve
 # --------------------------------------------------------------------------------------------
-def test_learning_curve_tiny():
+@pytest.fixture(scope="module")
+def curve_lines():
     lines = []
-    lc = learning_curve((500, 2000), test_n=5000, seed=5, test_seed=6, train_params={"max_iter": 50}, progress=lines.append)
+    lc = learning_curve((500, 2000), test_n=5000, seeds=(5, 6, 7), test_seed=8, train_params={"max_iter": 50}, progress=lines.append)
+    return lc, lines
+
+
+def test_learning_curve_tiny(curve_lines):
+    lc, lines = curve_lines
     assert list(lc.columns) == list(LEARNING_CURVE_COLUMNS)
-    assert list(lc["n_train"]) == [500, 2000]
+    # one row per (size, seed), by size then seed
+    assert list(zip(lc["n_train"], lc["seed"])) == [(500, 5), (500, 6), (500, 7), (2000, 5), (2000, 6), (2000, 7)]
     assert lc["oracle_accuracy"].nunique() == 1  # one fixed test cohort
     for _, r in lc.iterrows():
         # paired accuracy difference per patient is in {-1, 0, 1}; its variance is at most the
@@ -366,8 +374,42 @@ def test_learning_curve_tiny():
         assert r.accuracy_gap_pp == pytest.approx(100 * (r.oracle_accuracy - r.model_accuracy))
         assert r.log_loss_gap > 0
         assert 1 <= r.n_iter <= 50 and r.seconds > 0
-    assert lc["log_loss_gap"].iloc[1] < lc["log_loss_gap"].iloc[0]
-    assert len(lines) == 2 + 2 and "n=2,000" in lines[-1]
+    mean_gap = lc.groupby("n_train")["log_loss_gap"].mean()
+    assert mean_gap[2000] < mean_gap[500]
+    # each seed trains on its own cohort: the seeds' results differ at every size
+    for _, g in lc.groupby("n_train"):
+        assert g["model_accuracy"].nunique() == 3 and g["model_log_loss"].nunique() == 3
+    assert len(lines) == 2 + 6 and "n=2,000, seed 7" in lines[-1]
+
+
+def test_learning_curve_seeds_reproduce_and_do_not_depend_on_each_other(curve_lines):
+    lc, _ = curve_lines
+    # seed= is one seed; its rows are the same numbers as in the three-seed run (no shared stream)
+    again = learning_curve((2000,), test_n=5000, seed=6, test_seed=8, train_params={"max_iter": 50})
+    assert list(again["seed"]) == [6]
+    same = lc[(lc.n_train == 2000) & (lc.seed == 6)]
+    cols = [c for c in LEARNING_CURVE_COLUMNS if c != "seconds"]
+    assert again[cols].to_numpy().tolist() == same[cols].to_numpy().tolist()
+    with pytest.raises(ValueError, match="not both"):
+        learning_curve((500,), seeds=(1, 2), seed=3)
+    with pytest.raises(ValueError, match="distinct"):
+        learning_curve((500,), seeds=(1, 1))
+    with pytest.raises(ValueError, match="positive"):
+        learning_curve((0, 500))
+
+
+def test_learning_curve_summary_is_mean_sd_min_max_over_seeds(curve_lines):
+    lc, _ = curve_lines
+    s = learning_curve_summary(lc)
+    assert list(s["n_train"]) == [500, 2000] and list(s["n_seeds"]) == [3, 3]
+    for _, r in s.iterrows():
+        acc = lc.loc[lc.n_train == r.n_train, "model_accuracy"].to_numpy()
+        assert r.model_accuracy_mean == pytest.approx(acc.mean())
+        assert r.model_accuracy_sd == pytest.approx(acc.std(ddof=1))
+        assert (r.model_accuracy_min, r.model_accuracy_max) == (acc.min(), acc.max())
+        assert r.oracle_accuracy == lc["oracle_accuracy"].iloc[0]
+    with pytest.raises(ValueError, match="lacks columns"):
+        learning_curve_summary(lc.drop(columns=["seed"]))
 
 
 def test_a_labelled_cohort_with_a_class_of_prevalence_0_is_refused_up_front(model, test_cohort):

@@ -131,7 +131,15 @@ def test_sections_hold_what_the_issue_asks_for(report, kb):
     assert z == sorted(z, reverse=True)
     perf = report["performance"]
     assert [r["predictor"] for r in perf["table"]] == ["model", "oracle", "majority", "logistic", "rules"]
-    assert len(perf["learning_curve"]["rows"]) == len(perf["learning_curve"]["sizes"]) >= 2
+    lc = perf["learning_curve"]
+    assert len(lc["seeds"]) >= 3 and len(lc["sizes"]) >= 2
+    # per-seed rows in the JSON, one summary row (mean ± sd over the seeds) per size
+    assert [(r["n_train"], r["seed"]) for r in lc["rows"]] == [(n, k) for n in lc["sizes"] for k in lc["seeds"]]
+    assert [r["n_train"] for r in lc["summary"]] == lc["sizes"]
+    for r in lc["summary"]:
+        acc = [x["model_accuracy"] for x in lc["rows"] if x["n_train"] == r["n_train"]]
+        assert r["n_seeds"] == len(lc["seeds"]) and r["model_accuracy_mean"] == pytest.approx(np.mean(acc))
+        assert r["model_accuracy_sd"] == pytest.approx(np.std(acc, ddof=1)) and r["model_accuracy_sd"] > 0
     ex = report["explanations"]
     assert len(ex["audit"]["table"]) >= 40
     assert {r["calcification_type"] for r in ex["audit"]["summary"]} == set(kb.class_names) | {"overall"}
@@ -198,6 +206,9 @@ def test_markdown_figures_come_from_the_json(report, markdown):
     assert f"{h['model_accuracy']:.4f} / {h['oracle_accuracy']:.4f}" in markdown
     assert f"{h['accuracy_gap_pp']:.2f} pp" in markdown
     assert f"{100 * h['audit_pass_rate']:.1f}%" in markdown
+    # the learning-curve table: mean ± sd over the seeds, per size
+    first = report["performance"]["learning_curve"]["summary"][0]
+    assert f"{first['model_accuracy_mean']:.4f} ± {first['model_accuracy_sd']:.4f}" in markdown
     assert f"{h['shap_oracle_spearman_median']:.3f}" in markdown
     for r in report["performance"]["table"]:
         assert f"| {r['predictor']} | {r['accuracy']:.4f} | {r['balanced_accuracy']:.4f} |" in markdown
