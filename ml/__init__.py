@@ -65,3 +65,6 @@ __all__ += [
     "reliability_png",
     "waterfall_png",
 ]
+from .xai import benchmark_explainers
+
+__all__ += ["benchmark_explainers"]
