@@ -187,6 +187,8 @@ def write_leaderboard(frame: pd.DataFrame, out, *, meta: dict | None = None) -> 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "leaderboard.csv", "markdown": out / "leaderboard.md", "figure": out / "agreement_vs_cost.png"}
     frame.to_csv(paths["csv"], index=False, float_format="%.6g")
+    # the page and the figure are drawn from the CSV as saved, so that they can be redrawn from it alone
+    frame = read_leaderboard(paths["csv"])
     leaderboard_figure(frame, paths["figure"])
     paths["markdown"].write_text(leaderboard_markdown(frame, figure=paths["figure"].name, meta=meta), encoding="utf-8")
     return paths
