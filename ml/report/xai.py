@@ -143,6 +143,9 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
         "but above it on the unsigned top-k and rank metrics (FA, RC, PRA): which columns get large attributions "
         "(recorded values, continuous labs) is partly fixed by the data, not by the classes. Read unsigned "
         "metrics against that floor, not against 0.",
+        "- Standard errors (± and the CSV's `se`) are over patients, for one trained model and one explainer seed; "
+        "they leave out the spread between training runs, which dominates for the permuted-label floor (one null "
+        "model: its ρ moves by several hundredths from one permutation to the next, `tests/ml/test_xai_floors.py`).",
         "- deletion: the mean probability of the predicted class while its 0–10 most supporting columns are set "
         "to not recorded (lower is more faithful to the model; ground-truth free). clue audit: the share of the "
         "review's testable clues that the explainer's values move with (`ml.audit_clues`).",
