@@ -133,13 +133,10 @@ class TreePath(Explainer):
     def explain(self, view, checked):
         import shap
 
-        from ..explain import _chunk_values
-
         with _quiet():
             ex = shap.TreeExplainer(view.tree, feature_perturbation="tree_path_dependent", model_output="raw")
-            raw = _chunk_values(ex, view.encoder.transform(checked)) if not self.opts.get("approximate") else _per_class(
-                ex.shap_values(view.encoder.transform(checked), approximate=True)
-            )
+            X = view.encoder.transform(checked)
+            raw = _per_class(ex.shap_values(X, check_additivity=False, approximate=bool(self.opts.get("approximate"))))
         return _to_contract(view, raw)
 
 

@@ -15,8 +15,8 @@ ground truth is one weight vector whose sign is flipped by the binary prediction
 per-patient, per-class attribution; and top-k positions are taken with a *stable* argsort
 (ties in column order) where OpenXAI's ``np.argsort`` is unstable, so the two agree wherever
 there are no ties within the top k (``tests/ml/test_xai_metrics.py`` checks this against a
-transcription of their code). Spearman is ``ml.audit``'s; sign agreement is
-``ml.audit``'s except that a zero attribution counts one half (it states no sign).
+transcription of their code). Spearman (Pearson of average ranks) is ``ml.audit``'s; sign agreement
+is ``ml.audit``'s except that a zero attribution counts one half (it states no sign).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ import warnings
 
 import numpy as np
 from scipy.stats import rankdata
-
-from ..audit import _rowwise_spearman
 
 __all__ = ["KS", "agreement", "chance_levels", "deletion_curve", "rows", "row_metrics"]
 
@@ -92,7 +90,8 @@ def row_metrics(A: np.ndarray, B: np.ndarray, ks=KS, sign_tol: float = 1e-9) -> 
     out["RC"] = _rowwise_pearson(rA.astype(float), rB.astype(float))
     i, j = np.triu_indices(J, 1)
     out["PRA"] = ((rA[:, i] < rA[:, j]) == (rB[:, i] < rB[:, j])).mean(axis=1)
-    out["spearman"] = _rowwise_spearman(A, B)
+    # Spearman: Pearson of average ranks (NaN where a row is constant), as ml.audit computes it
+    out["spearman"] = _rowwise_pearson(rankdata(A, axis=1), rankdata(B, axis=1))
     mask = np.abs(B) > sign_tol
     # a zero attribution states no sign: half credit, so an explainer that leaves columns at
     # exactly 0 (a small booster's unused columns) is not scored below chance for it
