@@ -54,6 +54,7 @@ _EXPORTS = {
     "learning_curve_png": "figures",
     "reliability_png": "figures",
     "waterfall_png": "plots",
+    "benchmark_explainers": "xai",
 }
 
 __all__ = sorted(_EXPORTS)

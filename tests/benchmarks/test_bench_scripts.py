@@ -57,3 +57,9 @@ def test_bench_serve_prints_start_and_update_times(tmp_path):
     out = _run("bench_serve.py", "--model", str(path), "--updates", "6")
     assert "start: page served" in out and "first update answered" in out
     assert "updates (6, server-side" in out and "median" in out and "reference, one oracle_proba call" in out
+
+
+def test_bench_xai_prints_seconds_per_patient_against_treeshap():
+    out = _run("bench_xai.py", "--n", "3", "--explainers", "occlusion,saabas")
+    assert "ms / patient" in out and "reference treeshap_path measured in this run" in out
+    assert all(name in out for name in ("treeshap_path", "occlusion", "saabas"))

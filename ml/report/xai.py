@@ -1,0 +1,197 @@
+"""Report section: the explainer leaderboard, rendered from its tidy frame (or the CSV it was saved to).
+
+Design. :func:`ml.benchmark_explainers` returns one row per (model, explainer, ground truth,
+metric); this module only renders such a frame: a Markdown page (one summary table per model,
+the headline findings computed from the numbers, never written by hand) and a figure of
+agreement with the data-generating truth against seconds per patient (log scale), one marker
+per (model, explainer). It is not wired into ``pulmocalc benchmark``: ``pulmocalc xai-bench``
+writes it on its own (:mod:`ml.cli.xai`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._common import DISCLAIMER, num, table
+
+__all__ = ["FLOORS", "leaderboard_figure", "leaderboard_markdown", "read_leaderboard", "write_leaderboard"]
+
+TITLE = "Which explainer recovers the truth?"
+FLOORS = ("random", "permuted_label")
+_SUMMARY = [  # (ground truth, metric, header)
+    ("", "seconds_per_patient", "s / patient"),
+    ("model", "spearman", "fidelity ρ"),
+    ("model", "FA@5", "fidelity FA@5"),
+    ("oracle_shapley", "spearman", "truth ρ"),
+    ("oracle_shapley", "FA@5", "truth FA@5"),
+    ("oracle_shapley", "SA@5", "truth SA@5"),
+    ("oracle_shapley", "RC", "truth RC"),
+    ("oracle_shapley", "PRA", "truth PRA"),
+    ("oracle_shapley", "sign_agreement", "truth sign"),
+    ("weight_of_evidence", "spearman", "WoE ρ"),
+    ("", "deletion_mean", "deletion"),
+    ("", "clue_pass_rate", "clue audit"),
+]
+
+
+def read_leaderboard(path) -> pd.DataFrame:
+    """A leaderboard CSV written by :func:`write_leaderboard` (an empty ground truth stays "")."""
+    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    frame["ground_truth"] = frame["ground_truth"].fillna("")
+    frame["budget"] = frame["budget"].fillna("")
+    return frame
+
+
+def _value(frame: pd.DataFrame, model, explainer, truth, metric, col="value") -> float:
+    hit = frame[(frame.model == model) & (frame.explainer == explainer) & (frame.ground_truth == truth) & (frame.metric == metric)]
+    return float(hit[col].iloc[0]) if len(hit) else float("nan")
+
+
+def _order(frame: pd.DataFrame, model) -> list[str]:
+    """The model's explainers, best agreement with the oracle's Shapley values first, floors last."""
+    names = list(dict.fromkeys(frame.loc[frame.model == model, "explainer"]))
+    real = sorted((e for e in names if e not in FLOORS), key=lambda e: -np.nan_to_num(_value(frame, model, e, "oracle_shapley", "spearman"), nan=-9))
+    return real + [e for e in names if e in FLOORS]
+
+
+def findings(frame: pd.DataFrame) -> list[str]:
+    """The headline findings, each a sentence computed from the leaderboard."""
+    out = []
+    real = frame[~frame.explainer.isin(FLOORS)]
+    rho = real[(real.ground_truth == "oracle_shapley") & (real.metric == "spearman")]
+    if len(rho):
+        best = rho.loc[rho.value.idxmax()]
+        sec = _value(frame, best.model, best.explainer, "", "seconds_per_patient")
+        out.append(
+            f"Best recovery of the data-generating truth: **{best.explainer}** on the **{best.model}** "
+            f"(Spearman ρ with the oracle's exact-game Shapley values {best.value:.3f} ± {best['se']:.3f}) "
+            f"at {sec * 1e3:.2f} ms per patient."
+        )
+    for model in dict.fromkeys(frame.model):
+        fid = real[(real.model == model) & (real.ground_truth == "model") & (real.metric == "spearman")]
+        tru = real[(real.model == model) & (real.ground_truth == "oracle_shapley") & (real.metric == "spearman")]
+        if not len(fid) or not len(tru):
+            continue
+        m = fid.set_index("explainer").value.to_frame("fidelity").join(tru.set_index("explainer").value.rename("truth"))
+        exact = m.fidelity.idxmax()
+        out.append(
+            f"{model}: its exact interventional Shapley values ({exact}) recover the truth at ρ = {m.loc[exact, 'truth']:.3f}; "
+            f"its explainers span ρ = {m.truth.min():.3f}–{m.truth.max():.3f} with the truth and "
+            f"{m.fidelity.min():.3f}–{m.fidelity.max():.3f} with the model."
+        )
+    # the same explainer on every model: how much of its score is the model's
+    both = real[(real.ground_truth == "oracle_shapley") & (real.metric == "spearman")]
+    models = list(dict.fromkeys(both.model))
+    if len(models) > 1:
+        wide = both.pivot_table(index="explainer", columns="model", values="value").dropna()
+        if len(wide):
+            across_models = float((wide.max(axis=1) - wide.min(axis=1)).mean())
+            across_explainers = float((wide.max(axis=0) - wide.min(axis=0)).mean())
+            out.append(
+                f"Model vs explainer: for the {len(wide)} explainers run on all {len(models)} models, changing the model moves an "
+                f"explainer's ρ with the truth by {across_models:.3f} on average (max − min over models), changing the explainer "
+                f"on one model by {across_explainers:.3f}."
+            )
+    return out
+
+
+def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta: dict | None = None) -> str:
+    """The leaderboard page: settings, findings, one summary table per model, how to read it."""
+    meta = meta or {}
+    out = [f"# {TITLE}", "", f"> {DISCLAIMER}", ""]
+    n = int(frame["n_patients"].max()) if len(frame) else 0
+    out.append(
+        f"Attribution methods scored on {n} patients against two ground truths kept apart: **fidelity** to the "
+        "model (its exact interventional Shapley values against the same background: interventional TreeSHAP "
+        "for tree models, the closed form for the additive logistic regression) and **recovery** of the "
+        "data-generating truth (the oracle's exact-game Shapley values, `data_gen.oracle_shapley`, and its "
+        "weight of evidence). Attributions are centred across classes; ρ is the mean Spearman correlation "
+        "over (patient, class) pairs. Every metric of every explainer, with its standard error over "
+        "patients and its chance level, is in `leaderboard.csv`."
+    )
+    out.append("")
+    for k, v in meta.items():
+        out.append(f"- {k}: {v}")
+    if meta:
+        out.append("")
+    out += ["## Findings", ""] + [f"- {s}" for s in findings(frame)] + [""]
+    if figure:
+        out += [f"![agreement with the truth against seconds per patient]({figure})", ""]
+    for model in dict.fromkeys(frame.model):
+        scale = frame.loc[frame.model == model, "output_scale"].iloc[0]
+        out += [f"## {model} (attributions of its {scale})", ""]
+        rows = []
+        for e in _order(frame, model):
+            budget = frame.loc[(frame.model == model) & (frame.explainer == e), "budget"].iloc[0]
+            cells = [e, budget or "—"]
+            for g, m, _ in _SUMMARY:
+                v = _value(frame, model, e, g, m)
+                cells.append(f"{v * 1e3:.2f} ms" if m == "seconds_per_patient" else num(v, 3))
+            rows.append(cells)
+        out += [table(["explainer", "budget"] + [h for _, _, h in _SUMMARY], rows, ["l", "l"] + ["r"] * len(_SUMMARY)), ""]
+    out += [
+        "## How to read it",
+        "",
+        "- FA, SA, RC and PRA are OpenXAI's ground-truth metrics (Agarwal et al. 2022): top-k feature and sign "
+        "agreement, the rank correlation of |attribution| and pairwise rank agreement; RA and SRA are in the CSV. "
+        "Chance levels (a uniformly random ranking with random signs): FA@5 = 5/52, SA@5 ≈ 5/104, RC = ρ = 0, PRA = sign = 0.5.",
+        "- The floors: **random** attributions sit at chance on every metric. The **permuted_label** model (the same "
+        "kind of model trained on permuted labels, explained exactly) sits at chance on the signed metrics (ρ, sign) "
+        "but above it on the unsigned top-k and rank metrics (FA, RC, PRA): which columns get large attributions "
+        "(recorded values, continuous labs) is partly fixed by the data, not by the classes. Read unsigned "
+        "metrics against that floor, not against 0.",
+        "- Standard errors (± and the CSV's `se`) are over patients, for one trained model and one explainer seed; "
+        "they leave out the spread between training runs, which dominates for the permuted-label floor (one null "
+        "model: its ρ moves by several hundredths from one permutation to the next, `tests/ml/test_xai_floors.py`).",
+        "- deletion: the mean probability of the predicted class while its 0–10 most supporting columns are set "
+        "to not recorded (lower is more faithful to the model; ground-truth free). clue audit: the share of the "
+        "review's testable clues that the explainer's values move with (`ml.audit_clues`).",
+        "- Seconds per patient are wall-clock on one thread in the run that wrote this page, other work sharing the "
+        "machine; compare them within the page.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def leaderboard_figure(frame: pd.DataFrame, path, *, truth: str = "oracle_shapley", metric: str = "spearman") -> Path:
+    """Agreement with ``truth`` (``metric``) against seconds per patient, log x-axis, per explainer."""
+    from ..plots import _plt, _save
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    markers = dict(zip(dict.fromkeys(frame.model), "osD^v"))
+    names = list(dict.fromkeys(frame.explainer))
+    colours = {e: plt.get_cmap("tab10")(i % 10) for i, e in enumerate(names)}
+    for model in markers:
+        for e in names:
+            x = _value(frame, model, e, "", "seconds_per_patient")
+            y = _value(frame, model, e, truth, metric)
+            if np.isfinite(x) and np.isfinite(y):
+                ax.scatter(max(x, 1e-6), y, marker=markers[model], color=colours[e], s=50, edgecolor="black", linewidth=0.4)
+    for e in names:
+        ax.scatter([], [], color=colours[e], label=e)
+    for model, mk in markers.items():
+        ax.scatter([], [], marker=mk, color="white", edgecolor="black", label=model)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per patient (one thread, log scale)")
+    ax.set_ylabel(f"{metric} with the oracle's exact-game Shapley values" if truth == "oracle_shapley" else f"{metric} vs {truth}")
+    ax.axhline(0, color="#999999", linewidth=0.8)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.set_title("Agreement with the data-generating truth against cost")
+    return _save(fig, path)
+
+
+def write_leaderboard(frame: pd.DataFrame, out, *, meta: dict | None = None) -> dict[str, Path]:
+    """Write ``leaderboard.csv``, ``leaderboard.md`` and ``agreement_vs_cost.png`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "leaderboard.csv", "markdown": out / "leaderboard.md", "figure": out / "agreement_vs_cost.png"}
+    frame.to_csv(paths["csv"], index=False, float_format="%.6g")
+    # the page and the figure are drawn from the CSV as saved, so that they can be redrawn from it alone
+    frame = read_leaderboard(paths["csv"])
+    leaderboard_figure(frame, paths["figure"])
+    paths["markdown"].write_text(leaderboard_markdown(frame, figure=paths["figure"].name, meta=meta), encoding="utf-8")
+    return paths

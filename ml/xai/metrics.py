@@ -1,0 +1,183 @@
+"""Agreement of attributions with a ground truth (OpenXAI's metrics), chance levels, deletion curves.
+
+Design. Attributions and truths are arrays of shape (patients, columns, classes); every metric
+is computed per (patient, class) row over the 52 columns, vectorised over rows, and summarised
+by its mean with a standard error taken over patients (a patient's classes share one centring,
+so they are not independent). Each metric also has its *chance level*, the expected value for
+attributions that rank the columns in a uniformly random order with symmetric random signs
+(what the random floor draws), computed per row from the truth's ties and zeros, so that
+``value - chance`` is about 0 for an explainer that knows nothing.
+
+The ground-truth metrics follow OpenXAI (Agarwal et al., NeurIPS 2022 Datasets and Benchmarks;
+``openxai/metrics.py``: ``_construct_topk_dfs`` and ``_single_k_gt_faith`` for FA/RA/SA/SRA,
+``rankcorr`` for RC, ``pairwise_comp`` for PRA). Two differences, both deliberate: OpenXAI's
+ground truth is one weight vector whose sign is flipped by the binary prediction, ours is a
+per-patient, per-class attribution; and top-k positions are taken with a *stable* argsort
+(ties in column order) where OpenXAI's ``np.argsort`` is unstable, so the two agree wherever
+there are no ties within the top k (``tests/ml/test_xai_metrics.py`` checks this against a
+transcription of their code). Spearman (Pearson of average ranks) is ``ml.audit``'s; sign agreement
+is ``ml.audit``'s except that a zero attribution counts one half (it states no sign).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.stats import rankdata
+
+__all__ = ["KS", "agreement", "chance_levels", "deletion_curve", "rows", "row_metrics"]
+
+#: the top-k sizes of FA, RA, SA and SRA
+KS = (3, 5, 10)
+
+
+def rows(a) -> np.ndarray:
+    """(patients, columns, classes) -> (patients * classes, columns), patient-major."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.ndim != 3:
+        raise ValueError(f"attributions must have shape (patients, columns, classes), got {a.shape}")
+    n, J, K = a.shape
+    # rounding away float noise keeps exact ties tied and exact zeros zero (as ml.audit does)
+    return np.round(np.moveaxis(a, 2, 1).reshape(n * K, J), 12)
+
+
+def _dense(a: np.ndarray) -> np.ndarray:
+    return rankdata(-np.abs(a), method="dense", axis=1)
+
+
+def _rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    x = x - x.mean(axis=1, keepdims=True)
+    y = y - y.mean(axis=1, keepdims=True)
+    den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    out = np.full(len(x), np.nan)
+    ok = den > 0
+    out[ok] = (x * y).sum(axis=1)[ok] / den[ok]
+    return out
+
+
+def row_metrics(A: np.ndarray, B: np.ndarray, ks=KS, sign_tol: float = 1e-9) -> dict[str, np.ndarray]:
+    """Per-row metrics of attributions ``A`` against truth ``B``, both (rows, columns).
+
+    Returns arrays of length rows (NaN where undefined): ``FA@k``, ``RA@k``, ``SA@k``,
+    ``SRA@k`` for each k, ``RC`` (Pearson of the dense ranks of -|A| and -|B|), ``PRA`` (share
+    of column pairs ordered alike by those ranks), ``spearman`` (signed values) and
+    ``sign_agreement`` (share of columns with |B| > ``sign_tol`` whose signs agree, a zero
+    attribution counting one half).
+    """
+    if A.shape != B.shape:
+        raise ValueError(f"attributions of shape {A.shape} do not match the truth's {B.shape}")
+    n, J = A.shape
+    out: dict[str, np.ndarray] = {}
+    rA, rB = _dense(A), _dense(B)
+    sA, sB = np.sign(A), np.sign(B)
+    r = np.arange(n)[:, None]
+    for k in ks:
+        if not 1 <= k <= J:
+            raise ValueError(f"k must be between 1 and {J}, got {k}")
+        tA = np.argsort(-np.abs(A), axis=1, kind="stable")[:, :k]
+        tB = np.argsort(-np.abs(B), axis=1, kind="stable")[:, :k]
+        inA = np.zeros((n, J), bool)
+        inB = np.zeros((n, J), bool)
+        inA[r, tA] = True
+        inB[r, tB] = True
+        both = inA & inB
+        out[f"FA@{k}"] = both.sum(axis=1) / k
+        out[f"SA@{k}"] = (both & (sA == sB)).sum(axis=1) / k
+        same = (tA == tB) & (np.take_along_axis(rA, tA, 1) == np.take_along_axis(rB, tB, 1))
+        out[f"RA@{k}"] = same.sum(axis=1) / k
+        out[f"SRA@{k}"] = (same & (np.take_along_axis(sA, tA, 1) == np.take_along_axis(sB, tB, 1))).sum(axis=1) / k
+    out["RC"] = _rowwise_pearson(rA.astype(float), rB.astype(float))
+    i, j = np.triu_indices(J, 1)
+    out["PRA"] = ((rA[:, i] < rA[:, j]) == (rB[:, i] < rB[:, j])).mean(axis=1)
+    # Spearman: Pearson of average ranks (NaN where a row is constant), as ml.audit computes it
+    out["spearman"] = _rowwise_pearson(rankdata(A, axis=1), rankdata(B, axis=1))
+    mask = np.abs(B) > sign_tol
+    # a zero attribution states no sign: half credit, so an explainer that leaves columns at
+    # exactly 0 (a small booster's unused columns) is not scored below chance for it
+    agree = (((sA == sB) + 0.5 * (sA == 0)) * mask).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["sign_agreement"] = np.where(mask.any(axis=1), agree / mask.sum(axis=1), np.nan)
+    return out
+
+
+def chance_levels(B: np.ndarray, ks=KS, sign_tol: float = 1e-9) -> dict[str, np.ndarray]:
+    """Per-row expected metrics of attributions with a uniformly random column order and signs.
+
+    For truth rows ``B`` (rows, columns): FA@k = k/J; SA@k = (non-zero columns in B's top k)
+    / 2J; RA@k = (top-k positions p whose column has dense rank p + 1 in B) / (kJ), as a tie in
+    B shifts the ranks OpenXAI compares; SRA@k the same counting non-zero columns only, halved;
+    RC, Spearman 0; PRA and sign agreement 1/2.
+    """
+    n, J = B.shape
+    out: dict[str, np.ndarray] = {}
+    rB = _dense(B)
+    for k in ks:
+        tB = np.argsort(-np.abs(B), axis=1, kind="stable")[:, :k]
+        nz = np.abs(np.take_along_axis(B, tB, 1)) > 0
+        exact = np.take_along_axis(rB, tB, 1) == np.arange(1, k + 1)[None, :]
+        out[f"FA@{k}"] = np.full(n, k / J)
+        out[f"SA@{k}"] = nz.sum(axis=1) / (2 * J)
+        out[f"RA@{k}"] = exact.sum(axis=1) / (k * J)
+        out[f"SRA@{k}"] = (exact & nz).sum(axis=1) / (2 * k * J)
+    out["RC"] = np.zeros(n)
+    out["PRA"] = np.full(n, 0.5)
+    out["spearman"] = np.zeros(n)
+    out["sign_agreement"] = np.where((np.abs(B) > sign_tol).any(axis=1), 0.5, np.nan)
+    return out
+
+
+def _mean_se(v: np.ndarray, n_patients: int) -> tuple[float, float]:
+    """Mean of per-row values and its standard error over patients (rows are patient-major)."""
+    per = v.reshape(n_patients, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a patient whose every row is undefined
+        pm = np.nanmean(per, axis=1)
+    pm = pm[np.isfinite(pm)]
+    if not len(pm):
+        return float("nan"), float("nan")
+    se = float(pm.std(ddof=1) / np.sqrt(len(pm))) if len(pm) > 1 else float("nan")
+    return float(pm.mean()), se
+
+
+def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
+    """Every ground-truth metric of attributions ``a`` against truth ``b`` (both (n, J, K)).
+
+    Both are compared as given (centre them across classes first when they are on a log-odds
+    scale). Returns ``{metric: {"value", "se", "chance"}}``: the mean over (patient, class)
+    rows, its standard error over patients, and the chance level (:func:`chance_levels`).
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape:
+        raise ValueError(f"attributions of shape {a.shape} do not match the truth's {b.shape}")
+    n = a.shape[0]
+    A, B = rows(a), rows(b)
+    got, chance = row_metrics(A, B, ks), chance_levels(B, ks)
+    out = {}
+    for m, v in got.items():
+        value, se = _mean_se(v, n)
+        out[m] = {"value": value, "se": se, "chance": _mean_se(chance[m], n)[0]}
+    return out
+
+
+def deletion_curve(view, Z: np.ndarray, attributions: np.ndarray, k_max: int = 10) -> np.ndarray:
+    """Mean probability of each patient's predicted class as its top-k columns are blanked.
+
+    Ground-truth free (Samek et al. 2017's region perturbation, "most relevant first"): the
+    columns are ordered by their attribution toward the class the model predicts for the
+    patient, and the first k of them set to not recorded, for k = 0 .. ``k_max``. Returns the
+    curve, shape (k_max + 1,): a faithful explainer makes it fall fast (a low mean).
+    """
+    Z = np.asarray(Z, float)
+    n, J = Z.shape
+    p0 = view.proba_codes(Z)
+    c = p0.argmax(axis=1)
+    toward = attributions[np.arange(n), :, c]
+    order = np.argsort(-toward, axis=1, kind="stable")[:, :k_max]
+    ks = np.arange(k_max + 1)
+    rows_ = np.repeat(Z[None, :, :], k_max + 1, axis=0)  # (k+1, n, J)
+    for kk in ks[1:]:
+        cols = order[:, :kk]
+        rows_[kk, np.arange(n)[:, None], cols] = np.nan
+    p = view.proba_codes(rows_.reshape(-1, J)).reshape(k_max + 1, n, -1)
+    return p[:, np.arange(n), c].mean(axis=1)

@@ -1,0 +1,137 @@
+"""ml.xai.metrics: OpenXAI's ground-truth metrics cross-checked against their own code, chance levels.
+
+OpenXAI is not on PyPI and its package imports torch, so it is not installed: the reference
+functions below are transcribed from ``openxai/metrics.py`` (AI4LIFE-GROUP/OpenXAI, commit
+a182886): ``_construct_topk_dfs`` and ``_single_k_gt_faith`` (FA, RA, SA, SRA), ``rankcorr``
+(RC) and ``pairwise_comp`` (PRA), line for line except that pandas 3 spells ``applymap`` as
+``map`` and a per-row ground truth is passed one row at a time where their function takes one
+vector. Quantus and teex are not cross-checked: Quantus' faithfulness metrics need a torch or
+TensorFlow model wrapper and have no ground-truth agreement metric of these definitions, and
+teex's feature-importance metrics (precision, recall, F-score, AUC against a binarised truth,
+cosine similarity) are not among the metrics we report.
+"""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import comb
+from scipy.stats import pearsonr, rankdata, spearmanr
+
+from ml.xai.metrics import agreement, chance_levels, row_metrics, rows
+
+
+# ---- OpenXAI's code, transcribed ------------------------------------------------------------
+def _oxai_topk_dfs(explanations, ground_truths, k, metric):
+    attrs = [explanations, ground_truths]
+    topk_idxs = [np.argsort(-np.abs(attr), axis=1)[:, :k] for attr in attrs]
+    topk_idxs_dfs = [("feat" + pd.DataFrame(topk_idx).map(str)) for topk_idx in topk_idxs]
+    if "rank" in metric:
+        all_feat_ranks = [rankdata(-np.abs(attr), method="dense", axis=1) for attr in attrs]
+        topk_ranks = [np.take_along_axis(r, t, axis=1) for r, t in zip(all_feat_ranks, topk_idxs)]
+        topk_idxs_dfs = [d + ("rank" + pd.DataFrame(r).map(str)) for d, r in zip(topk_idxs_dfs, topk_ranks)]
+    if "sign" in metric:
+        topk_signs = [np.take_along_axis(np.sign(attr).astype(int), t, axis=1) for attr, t in zip(attrs, topk_idxs)]
+        topk_idxs_dfs = [d + ("sign" + pd.DataFrame(s).map(str)) for d, s in zip(topk_idxs_dfs, topk_signs)]
+    return topk_idxs_dfs
+
+
+def _oxai_single_k_gt_faith(explanations, ground_truths, k, metric):
+    topk_idxs_df, topk_idxs_df_gt = _oxai_topk_dfs(explanations, ground_truths, k, metric)
+    if metric in ["overlap", "sign"]:
+        topk_sets = [set(list(row)) for row in topk_idxs_df.to_numpy()]
+        topk_sets_gt = [set(list(row)) for row in topk_idxs_df_gt.to_numpy()]
+        return np.array([len(a.intersection(b)) / k for a, b in zip(topk_sets, topk_sets_gt)])
+    return (topk_idxs_df.to_numpy() == topk_idxs_df_gt.to_numpy()).sum(axis=1) / k
+
+
+def _oxai_rankcorr(explanations, ground_truth):
+    corrs = np.zeros(explanations.shape[0])
+    exp_ranks = rankdata(-np.abs(explanations), method="dense", axis=1)
+    gt_rank = rankdata(-np.abs(ground_truth), method="dense")
+    for row in range(exp_ranks.shape[0]):
+        corrs[row], _ = pearsonr(exp_ranks[row], gt_rank)
+    return corrs
+
+
+def _oxai_pairwise_comp(explanations, ground_truth):
+    same = np.zeros(explanations.shape[0])
+    exp_ranks = rankdata(-np.abs(explanations), method="dense", axis=1)
+    gt_rank = rankdata(-np.abs(ground_truth), method="dense")
+    n_feat = explanations.shape[1]
+    for f1, f2 in itertools.combinations_with_replacement(range(n_feat), 2):
+        if f1 != f2:
+            same += (exp_ranks[:, f1] < exp_ranks[:, f2]) == (gt_rank[f1] < gt_rank[f2])
+    return same / comb(n_feat, 2)
+
+
+# ---- attributions to compare: a real truth's structure (exact zeros), noisy explanations -----
+@pytest.fixture(scope="module")
+def pair():
+    from data_gen import generate_cohort, weight_of_evidence
+
+    df = generate_cohort(40, random_state=5)
+    truth = weight_of_evidence(df).values  # exact zeros where a blank carries no evidence
+    rng = np.random.default_rng(0)
+    expl = truth + rng.normal(scale=0.5 * np.abs(truth).mean(), size=truth.shape)
+    A, B = rows(expl), rows(truth)
+    # OpenXAI's unstable argsort and our stable one agree when there is no tie inside a top k
+    ok = np.array([len(np.unique(np.abs(b)[np.argsort(-np.abs(b))[:10]])) == 10 for b in B])
+    assert ok.mean() > 0.8
+    return A[ok], B[ok]
+
+
+@pytest.mark.parametrize("k", [3, 5, 10])
+@pytest.mark.parametrize("metric,name", [("overlap", "FA"), ("rank", "RA"), ("sign", "SA"), ("ranksign", "SRA")])
+def test_topk_metrics_match_openxai(pair, k, metric, name):
+    A, B = pair
+    ours = row_metrics(A, B, ks=(k,))[f"{name}@{k}"]
+    np.testing.assert_allclose(ours, _oxai_single_k_gt_faith(A, B, k, metric), atol=1e-12)
+    assert 0 < ours.mean() < 1  # neither trivially 0 nor 1: the comparison tests something
+
+
+def test_rank_correlation_and_pairwise_agreement_match_openxai(pair):
+    A, B = pair
+    got = row_metrics(A, B, ks=(3,))
+    rc = np.array([_oxai_rankcorr(A[i : i + 1], B[i])[0] for i in range(len(A))])
+    pra = np.array([_oxai_pairwise_comp(A[i : i + 1], B[i])[0] for i in range(len(A))])
+    np.testing.assert_allclose(got["RC"], rc, atol=1e-12)
+    np.testing.assert_allclose(got["PRA"], pra, atol=1e-12)
+
+
+def test_spearman_matches_scipy(pair):
+    A, B = pair
+    got = row_metrics(A, B, ks=(3,))["spearman"]
+    ref = np.array([spearmanr(a, b).statistic for a, b in zip(A, B)])
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+
+
+def test_sign_agreement_counts_a_zero_attribution_as_one_half():
+    B = np.array([[1.0, -2.0, 3.0, 0.0]])
+    A = np.array([[2.0, 0.0, -1.0, 5.0]])  # agree, no sign, disagree; the last column has no truth sign
+    assert row_metrics(A, B, ks=(1,))["sign_agreement"][0] == pytest.approx(0.5)
+
+
+def test_chance_levels_are_what_random_attributions_score(pair):
+    """Monte Carlo over random attributions reproduces every chance level within 4 standard errors."""
+    _, B = pair
+    rng = np.random.default_rng(1)
+    draws = 60
+    B_rep = np.repeat(B, draws, axis=0)
+    A = rng.standard_normal(B_rep.shape)
+    got, chance = row_metrics(A, B_rep), chance_levels(B_rep)
+    for m in got:
+        v = got[m][np.isfinite(got[m])]
+        se = v.std(ddof=1) / np.sqrt(len(v))
+        assert abs(v.mean() - np.nanmean(chance[m])) < 4 * se + 1e-12, m
+
+
+def test_agreement_is_one_against_itself_and_names_shapes():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((20, 52, 5))
+    d = agreement(a, a)
+    for m in ("FA@3", "RA@5", "SA@10", "SRA@10", "RC", "PRA", "spearman", "sign_agreement"):
+        assert d[m]["value"] == pytest.approx(1.0), m
+    with pytest.raises(ValueError, match=r"do not match"):
+        agreement(a, a[:, :51])
