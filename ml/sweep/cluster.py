@@ -63,8 +63,8 @@ def open_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     n = workers or os.cpu_count() or 1
     env = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in SINGLE_THREAD_ENV.items()}
     with dask.config.set(env):
-        # dashboard_address=None: no web server to bind (and no port clash between sweeps)
+        # dashboard_address=":0": any free port, so that two clusters on one machine do not clash
         with distributed.LocalCluster(
-            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=50
         ) as cluster, distributed.Client(cluster, set_as_default=False) as client:
             yield client
