@@ -45,7 +45,7 @@ class SweepSizes:
 #: ``--quick``: enough to rank assumptions coarsely in CI (one task takes a few seconds).
 QUICK_SIZES = SweepSizes(train=4_000, max_iter=30, eval=4_000, audit=800)
 #: The default of a full sweep (see README and reports/sweep/sweep.md for why).
-FULL_SIZES = SweepSizes(train=20_000, max_iter=80, eval=10_000, audit=2_000)
+FULL_SIZES = SweepSizes(train=8_000, max_iter=40, eval=8_000, audit=1_000)
 
 #: The conclusions of a sweep: column -> (description, higher is better).
 CONCLUSIONS = {
