@@ -50,6 +50,7 @@ __all__ = [
     "LOG_ODDS_STEP",
     "RELATIVE_STEP",
     "enumerate_assumptions",
+    "knowledge_text",
     "perturb_raw",
     "perturbed_knowledge",
     "select_assumptions",
@@ -115,7 +116,7 @@ def _kind_of(key: str) -> str:
     return "probability"
 
 
-def _rule_of(key: str, dist: str | None) -> str:
+def _rule_of(key: str) -> str:
     if key in _PROBABILITY_KEYS:
         return "logit"
     if key == "probs":
@@ -159,7 +160,7 @@ def _entry(col: _Collector, path: tuple, entry: Mapping, entry_id: str) -> None:
         skey = "missing_source" if key == "missing" else "source"
         spec = entry.get(skey)
         value = entry[key]
-        kind, rule = _kind_of(key), _rule_of(key, entry.get("dist"))
+        kind, rule = _kind_of(key), _rule_of(key)
         per_level = isinstance(spec, Mapping) and "kind" not in spec
         if not per_level:
             col.add(_source_id(spec, entry_id, None), spec, kind, path + (key,), rule)
