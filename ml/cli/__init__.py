@@ -23,7 +23,7 @@ from ._files import write_cohort
 from ._registry import COMMANDS, EXIT_BROKEN_PIPE, EXIT_OK, EXIT_USAGE, PROG, Command, build_parser, command, main
 
 # the command groups register their subcommands on import, in the order --help lists them
-from . import data, train, model, explain, serve, report, xai  # noqa: E402,F401  isort: skip
+from . import data, train, model, explain, serve, report, sweep, xai  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "COMMANDS",

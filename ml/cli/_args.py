@@ -117,3 +117,9 @@ def _percentages(shares: dict, option: str) -> dict:
     return shares
 
 
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """``--scheduler`` or ``--workers``: where Dask runs (an existing cluster, or a local one)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:8786), used unchanged")
+    g.add_argument("--workers", type=int_at_least(1), metavar="N",
+                   help="process workers of a local Dask cluster, one thread each (default: the machine's cores)")

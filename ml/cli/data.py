@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from ._args import add_knowledge_argument, int_at_least, load_knowledge, parse_class_spec
+from ._args import add_cluster_arguments, add_knowledge_argument, int_at_least, load_knowledge, parse_class_spec
 from ._files import output_format, output_path, write_cohort
 from ._registry import EXIT_OK, command
 from .progress import add_quiet_argument, header_line, progress_bar, show_progress
@@ -42,7 +42,7 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_knowledge_argument(p)
     p.add_argument("--latent", action="store_true", help="also write the latent subtypes as latent_<factor> columns")
-    p.add_argument("--out", required=True, metavar="FILE", help="output file: .csv, or .parquet (needs pyarrow)")
+    p.add_argument("--out", required=True, metavar="FILE", help="output file: .csv, or .parquet (needs pyarrow); a directory with --partitions")
     p.add_argument(
         "--chunk-size",
         type=int_at_least(1),
@@ -50,12 +50,23 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
         metavar="ROWS",
         help=f"patients generated and written at a time (default {DEFAULT_CHUNK_SIZE}); the output does not depend on it",
     )
+    part = p.add_argument_group("a partitioned dataset on Dask (needs pulmocalc[distributed])")
+    part.add_argument("--partitions", type=int_at_least(1), metavar="K",
+                      help="write a partitioned Parquet dataset: --out is a directory, K files, one Dask task each "
+                      "(the same rows as one file; --chunk-size does not apply)")
+    add_cluster_arguments(part)
     add_quiet_argument(p)
 
 
 @command("generate", help="generate a synthetic cohort and print how closely it follows the knowledge base",
          arguments=_generate_arguments)
 def _run_generate(args: argparse.Namespace) -> int:
+    if args.partitions is not None:
+        from .partitioned import run_partitioned_generate
+
+        return run_partitioned_generate(args)
+    if args.scheduler is not None or args.workers is not None:
+        raise ValueError("--scheduler and --workers apply to a partitioned dataset; add --partitions K")
     # imported here so that usage errors and --help answer without loading numpy and pandas
     import numpy as np
 
