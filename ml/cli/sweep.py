@@ -72,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_sweep(plan(chosen), out, client=client, seed=args.seed, sizes=sizes, base_text=text,
                             progress=show_progress(args))
     rows = read_task_files(out)
+    if rows.empty:
+        first = next(iter(outcome.failed.values()), "no task ran")
+        raise ValueError(f"no task of the sweep finished ({len(outcome.failed)} failed; first: {first}); nothing to summarize")
     table = combine(rows, every)
     table.to_parquet(out / "sweep.parquet", index=False)
     table.to_csv(out / "sweep.csv", index=False, lineterminator="\n")

@@ -62,7 +62,7 @@ CONCLUSIONS = {
 
 
 def _losses(P: np.ndarray, y: np.ndarray) -> np.ndarray:
-    from ml.evaluate import EPS
+    from ml.evaluation import EPS
 
     return -np.log(np.clip(P[np.arange(len(y)), y], EPS, 1.0))
 
