@@ -135,7 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
     enabled = show_progress(args)
     cohort, source = _training_cohort(args, kb, TRAINING, enabled)
     with ProgressCallback("boosting", unit="iteration", enabled=enabled) as report:
-        model = train(cohort, random_state=args.seed, knowledge=args.knowledge, progress=report)
+        # off a terminal the booster is fitted exactly as without a bar (no verbose log to read)
+        model = train(cohort, random_state=args.seed, knowledge=args.knowledge, progress=report if enabled else None)
     model.metadata.update(source)
     n_train = len(cohort)
     del cohort

@@ -109,3 +109,18 @@ def test_a_column_without_any_recorded_value_is_refused_before_training():
     cohort = generate_cohort(300, random_state=0, recording=0.01)
     with pytest.raises(ValueError, match=r"the training cohort has no recorded value in columns? .*train on more patients"):
         train(cohort, random_state=0, max_iter=5)
+
+
+def test_progress_reports_every_iteration_and_changes_nothing():
+    from data_gen import generate_cohort
+    from ml import train
+
+    cohort = generate_cohort(3000, random_state=0)
+    calls = []
+    with_bar = train(cohort, random_state=0, max_iter=15, progress=lambda d, t, label: calls.append((d, t, label)))
+    without = train(cohort, random_state=0, max_iter=15)
+    assert [d for d, _, _ in calls[: with_bar.booster.n_iter_]] == list(range(1, with_bar.booster.n_iter_ + 1))
+    assert all(t == 15 for _, t, _ in calls[: with_bar.booster.n_iter_]) and "val loss" in calls[0][2]
+    assert with_bar.booster.get_params() == without.booster.get_params()
+    patients = generate_cohort(200, random_state=1, recording=0.5)
+    pd.testing.assert_frame_equal(with_bar.predict_proba(patients), without.predict_proba(patients), check_exact=True)
