@@ -270,12 +270,18 @@ def _impossible_rows(kb, patients: pd.DataFrame) -> np.ndarray:
     return ll.max(axis=1) < _IMPOSSIBLE / 2
 
 
+#: A next finding whose expected information gain is below this (it would print as 0.000 bits) is
+#: not listed: whatever its value, the differential stays as it is.
+MIN_GAIN_BITS = 5e-4
+
+
 def next_findings_for(kb, patients: pd.DataFrame, top: int, prevalence=None, recording=NEXT_RECORDING, focus=None) -> list[list[NextFinding]]:
     """Per patient (in order), the ``top`` best columns to check next as :class:`NextFinding`.
 
     All patients are ranked together by :func:`data_gen.next_best_findings_batch` (vectorized
     across patients). A patient the knowledge base finds impossible (a declared impossible
-    combination) gets an empty list: there is nothing to rank.
+    combination) gets an empty list: there is nothing to rank. Findings below
+    :data:`MIN_GAIN_BITS` are left out (unless ranked for a ``focus``).
     """
     from data_gen import next_best_findings_batch
 
@@ -286,6 +292,8 @@ def next_findings_for(kb, patients: pd.DataFrame, top: int, prevalence=None, rec
     frame = patients.set_axis(positions)  # rows named by position: ids may repeat
     nb = next_best_findings_batch(frame, prevalence=prevalence, recording=recording, knowledge=kb, top=top, focus=focus)
     for r in nb.itertuples(index=False):
+        if focus is None and r.expected_information_gain_bits < MIN_GAIN_BITS:
+            continue  # it would print as 0.000 bits: checking it cannot change the differential
         out[int(r.patient)].append(
             NextFinding(
                 column=r.column,

@@ -100,17 +100,20 @@ def describe_value(column: str, value, knowledge=None) -> str:
 
 
 def format_probability(p: float) -> str:
-    """A probability as a percentage with one decimal, never shown as a certainty.
+    """A probability as a percentage with one decimal; a rounded value never reads as a certainty.
 
-    ``<0.1%`` and ``>99.9%`` at the ends: a posterior is never exactly 0 or 1 for a patient some
-    type could have produced, and "100.0%" would read as a certainty. Every output uses this
-    format (text, figures, the teaching page's labels, ``predict``'s printout).
+    ``<0.1%`` and ``>99.9%`` at the ends, so that "100.0%" never stands for 0.99996. Only an exact
+    0 or 1 (a type the knowledge base rules out, or the only one it allows) reads ``0%`` or
+    ``100%``, without a decimal, so the two cannot be confused. Every output uses this format
+    (text, figures, the teaching page's labels, ``predict``'s printout).
 
     Examples
     --------
-    >>> format_probability(0.99996), format_probability(0.25), format_probability(0.0)
-    ('>99.9%', '25.0%', '0.0%')
+    >>> format_probability(0.99996), format_probability(0.25), format_probability(0.0), format_probability(1.0)
+    ('>99.9%', '25.0%', '0%', '100%')
     """
+    if p == 0 or p == 1:
+        return f"{100 * p:.0f}%"
     if 0 < p < 0.0005:
         return "<0.1%"
     if 0.9995 < p < 1:

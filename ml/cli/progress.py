@@ -142,7 +142,7 @@ def _shown_path(path) -> str:
         return str(path)
 
 
-def header_line(command_name: str, *, knowledge=None, model=None, model_path=None) -> str:
+def header_line(command_name: str, *, knowledge=None, model=None, model_path=None, model_sha256=None) -> str:
     """One line naming the command, the knowledge base and the model it used, with short hashes.
 
     Parameters
@@ -152,13 +152,15 @@ def header_line(command_name: str, *, knowledge=None, model=None, model_path=Non
     model : ml.CalcificationModel, optional
         Its artifact's path and SHA-256 (from its metadata) are shown; a model trained in the run
         is called "trained in this run".
+    model_path, model_sha256 : optional
+        A model named by its file before it is loaded (``model`` not given).
     """
     parts = [f"{PROG} {command_name}"]
     if knowledge is not None:
         parts.append(f"knowledge base {_shown_path(knowledge.path)} (sha256 {knowledge.sha256[:SHORT_HASH]})")
-    if model is not None:
+    if model is not None or model_path is not None:
         artifact = getattr(model, "artifact", None) or {}
-        path, sha = model_path or artifact.get("path"), artifact.get("sha256")
+        path, sha = model_path or artifact.get("path"), model_sha256 or artifact.get("sha256")
         where = _shown_path(path) if path else "trained in this run"
         parts.append(f"model {where}" + (f" (sha256 {sha[:SHORT_HASH]})" if sha else ""))
     parts.append(DISCLAIMER_SHORT)

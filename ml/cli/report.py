@@ -9,14 +9,14 @@ import argparse
 from pathlib import Path
 
 from ._registry import PROG, command
-from .progress import ProgressCallback, add_quiet_argument, show_progress
+from .progress import ProgressCallback, add_quiet_argument, header_line, show_progress
 
 
 def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
     from ._args import add_knowledge_argument
 
     p.add_argument("--quick", action="store_true",
-                   help="small cohorts and sizes (about a minute); without --model a small model is trained in the run")
+                   help="small cohorts and sizes (under a minute); without --model a small model is trained in the run")
     p.add_argument("--model", metavar="PATH", help="model file to benchmark (default: the shipped model)")
     add_knowledge_argument(p)
     p.add_argument("--out", required=True, metavar="DIR", help="directory for report.md, report.json and figures/")
@@ -31,6 +31,19 @@ def run_benchmark(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out!r} is a file; give a directory")
     if args.model is not None and not Path(args.model).exists():
         raise ValueError(f"--model {args.model!r}: no such file")
+    from data_gen import load_knowledge
+
+    from ..artifacts import DEFAULT_MODEL_PATH, _sha256
+    from ..shipped import SHIPPED_SHA256
+
+    if args.model is not None:
+        model_path, model_sha = args.model, _sha256(Path(args.model))
+    elif args.quick:
+        model_path, model_sha = "trained in this run (--quick)", None
+    else:
+        model_path, model_sha = DEFAULT_MODEL_PATH, SHIPPED_SHA256
+    print(header_line("benchmark", knowledge=load_knowledge(args.knowledge), model_path=model_path, model_sha256=model_sha),
+          flush=True)
     enabled = show_progress(args)
     with ProgressCallback("benchmark", unit="section", enabled=enabled) as bar:
         def message(text: str) -> None:
@@ -41,9 +54,7 @@ def run_benchmark(args: argparse.Namespace) -> int:
         report = build_report(out, quick=args.quick, model=args.model, knowledge=args.knowledge,
                               progress=message, on_step=bar)
     h = report["headline"]
-    print(f"{PROG} benchmark ({report['meta']['mode']}) · knowledge base sha256 {str(report['meta']['knowledge_sha256'])[:12]} · "
-          f"model {report['meta'].get('model_source') or 'trained in this run'} (sha256 {str(h['model_sha256'])[:12]}) · "
-          "research and teaching on synthetic data, not a clinical device")
+    print(f"{PROG} benchmark ({report['meta']['mode']}): model sha256 {str(h['model_sha256'])[:12]}")
     print(f"wrote {out / 'report.md'}, {out / 'report.json'} and {len(report['figures'])} figures in {out / 'figures'}")
     print(
         f"model {str(h['model_sha256'])[:12]}: accuracy {h['model_accuracy']:.4f} (oracle {h['oracle_accuracy']:.4f}, "

@@ -106,7 +106,9 @@ def _training_cohort(args, kb, TRAINING, enabled: bool):
 
     if args.data is not None:
         cohort = read_patients(args.data, knowledge=kb, label="required", id_column=args.id_column, **dialect_options(args))
-        return cohort, {"data": str(args.data), "data_sha256": _sha256(Path(args.data)), "recording": "as in the file"}
+        # "recording" names a regime a cohort can be regenerated with (the report retrains under
+        # it); a file's blanks are its own, so none is recorded and the file is named instead
+        return cohort, {"data": str(args.data), "data_sha256": _sha256(Path(args.data)), "recording": None}
     n = TRAINING["n"] if args.n is None else args.n
     recording = TRAINING["recording"] if args.recording is None else args.recording
     name = resolve_recording(recording, kb).name

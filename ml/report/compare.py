@@ -70,7 +70,7 @@ def compare_reports(a, b) -> pd.DataFrame:
     ha, hb = ra["headline"], rb["headline"]
     for key in [k for k in ha if k in hb and not k.endswith("_ci") and k != "model_sha256"]:
         va, vb = ha[key], hb[key]
-        diff = vb - va if _number(va) and _number(vb) else pd.NA
+        diff = vb - va if _number(va) and _number(vb) else (pd.NA if va == vb else "differs")
         ca, cb = ha.get(f"{key}_ci"), hb.get(f"{key}_ci")
         overlap = pd.NA
         if isinstance(ca, list) and isinstance(cb, list) and len(ca) == len(cb) == 2:

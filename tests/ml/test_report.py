@@ -70,7 +70,7 @@ def markdown(quick_run):
 
 
 # ---- the quick run -------------------------------------------------------------------------
-def test_progress_bar_on_a_terminal_and_a_header_on_stdout(quick_run):
+def test_progress_bar_on_a_terminal_and_a_header_on_stdout(quick_run, small_model):
     _, proc = quick_run
     # tqdm redraws one line with carriage returns: sections done of the total, with an ETA
     frames = [f for f in re.split(r"[\r\n]+", proc.stderr) if f.startswith("benchmark:")]
@@ -81,7 +81,8 @@ def test_progress_bar_on_a_terminal_and_a_header_on_stdout(quick_run):
     assert re.search(r"\| (\d+)/\1 ", frames[-1]), frames[-1]  # it ends complete
     # stdout carries the summary only, starting with the header line
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("pulmocalc benchmark (quick) · knowledge base sha256 "), lines[0]
+    model_sha = hashlib.sha256(Path(small_model).read_bytes()).hexdigest()[:12]
+    assert lines[0].startswith("pulmocalc benchmark · knowledge base ") and f"(sha256 {model_sha})" in lines[0], lines[0]
     assert "wrote" in proc.stdout and "report.md" in proc.stdout and "benchmark:" not in proc.stdout
 
 
