@@ -184,6 +184,8 @@ def validate_frame(
         warnings.warn(absent_columns_notice(missing, kb), ContractWarning, stacklevel=2)
 
     index = pd.Index(df[id_column]) if id_column is not None else df.index
+    if id_column is not None:
+        _check_identifiers(index, id_column)
     shown = _display_index(index)
     # the vectorized check first; it gives up (None) on anything the detailed check must word
     out = fast_columns(df, kb, names, missing) if _FAST else None
@@ -277,3 +279,21 @@ def canonical_frame(df: pd.DataFrame, knowledge=None) -> pd.DataFrame:
     """:func:`validate_frame` for trusted internal frames: extra columns are left out."""
     return validate_frame(df, knowledge=knowledge, extra="ignore")
 
+
+def _check_identifiers(index: pd.Index, id_column: str) -> None:
+    """Every patient has one identifier of its own: a blank or a repeated one is refused.
+
+    Outputs name patients by it (``patient``), so a blank would print as "nan" and a repeat would
+    make two patients indistinguishable. Rows are counted from 1, as in a spreadsheet.
+    """
+    blank = np.flatnonzero(pd.isna(index))
+    if len(blank):
+        rows = ", ".join(str(r + 1) for r in blank[:5]) + (" and more" if len(blank) > 5 else "")
+        raise ContractError(f"column {id_column!r} (the identifier): row{'s' if len(blank) > 1 else ''} {rows} "
+                            f"{'have' if len(blank) > 1 else 'has'} no identifier; every patient needs its own")
+    repeated = index[index.duplicated(keep=False)]
+    if len(repeated):
+        value = repeated[0]
+        rows = ", ".join(str(r + 1) for r in np.flatnonzero(index == value)[:5])
+        raise ContractError(f"column {id_column!r} (the identifier): value {value!r} is repeated (rows {rows}); "
+                            "every patient needs its own identifier")

@@ -297,6 +297,8 @@ def iter_patients(
             reader = pd.read_csv(
                 path, sep=dialect.sep, decimal=dialect.decimal, encoding=dialect.encoding, chunksize=chunksize,
                 na_values=[""], keep_default_na=False, low_memory=False, index_col=False, skipinitialspace=False,
+                # identifiers are names, not numbers: "007" and "1e3" stay as written
+                dtype=None if id_column is None else {id_column: str},
             )
         except pd.errors.EmptyDataError:
             raise _empty_file(path) from None

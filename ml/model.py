@@ -245,6 +245,7 @@ class _IterationLog(io.TextIOBase):
 
     def __init__(self, progress, echo=None):
         self.progress, self.echo, self.pending = progress, echo, ""
+        self.stdout = sys.stdout  # the caller's stdout: what the callback itself prints goes there
 
     def writable(self) -> bool:
         return True
@@ -257,7 +258,8 @@ class _IterationLog(io.TextIOBase):
         for line in lines:
             m = self._LINE.match(line.strip())
             if m:
-                self.progress(int(m.group(1)), int(m.group(2)), m.group(3) or "")
+                with contextlib.redirect_stdout(self.stdout):
+                    self.progress(int(m.group(1)), int(m.group(2)), m.group(3) or "")
         return len(text)
 
 
@@ -320,6 +322,8 @@ def train(
     >>> model.predict_proba(generate_cohort(5, random_state=1)).shape
     (5, 5)
     """
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable(done, total, label) or None, got {type(progress).__name__}")
     kb = knowledge if isinstance(knowledge, Knowledge) else load_knowledge(knowledge)
     checked = validate_frame(cohort, knowledge=kb, label="required")
     encoder = Encoder(kb)

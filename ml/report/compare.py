@@ -33,8 +33,9 @@ def _load(report) -> dict:
         raise ValueError(f"{str(path)!r}: no such report (give a report directory or its report.json)") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{str(path)!r} is not a report: {exc}") from None
-    if not isinstance(doc, dict) or "headline" not in doc or "meta" not in doc:
-        raise ValueError(f"{str(path)!r} is not a pulmocalc benchmark report (no 'headline' and 'meta')")
+    if not isinstance(doc, dict) or not isinstance(doc.get("headline"), dict) or not isinstance(doc.get("meta"), dict) \
+            or not doc["headline"]:
+        raise ValueError(f"{str(path)!r} is not a pulmocalc benchmark report (it needs a 'headline' and a 'meta' object)")
     return doc
 
 

@@ -11,6 +11,8 @@ An existing cluster (``scheduler="tcp://host:8786"``) is used as it is.
 
 from __future__ import annotations
 
+import re
+
 import contextlib
 from collections.abc import Iterator
 
@@ -29,6 +31,17 @@ def require_distributed():
     except ImportError:
         raise ValueError(INSTALL_HINT) from None
     return distributed
+
+
+#: Seconds to wait for a scheduler given with --scheduler before saying so.
+CONNECT_TIMEOUT = 10
+_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|ws|wss|inproc)://)?[^\s:/]+:\d{1,5}$")
+
+
+def _check_address(scheduler: str) -> None:
+    """Refuse an address Dask cannot parse before trying it (Dask would wait 60 s, then fail noisily)."""
+    if not isinstance(scheduler, str) or not _ADDRESS.match(scheduler.strip()):
+        raise ValueError(f"--scheduler {scheduler!r}: expected a Dask scheduler address such as tcp://HOST:8786")
 
 
 @contextlib.contextmanager
@@ -55,7 +68,13 @@ def open_client(scheduler: str | None = None, workers: int | None = None) -> Ite
     if workers is not None and workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     if scheduler is not None:
-        with distributed.Client(scheduler, set_as_default=False) as client:
+        _check_address(scheduler)
+        try:
+            client = distributed.Client(scheduler, set_as_default=False, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:
+            raise ValueError(f"--scheduler {scheduler!r}: no Dask scheduler answered within {CONNECT_TIMEOUT} s "
+                             f"({type(exc).__name__}); start one with `dask scheduler` and give its tcp://HOST:PORT") from None
+        with client:
             yield client
         return
     import os

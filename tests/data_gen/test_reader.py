@@ -163,3 +163,19 @@ def test_the_absent_column_notice_comes_once_per_file(tmp_path):
     assert len(chunks) == 3
     notices = [w for w in caught if issubclass(w.category, ContractWarning)]
     assert len(notices) == 1 and "50 of 52 contract columns are absent" in str(notices[0].message)
+
+
+def test_identifiers_are_kept_as_written_and_must_be_unique(tmp_path):
+    from data_gen import read_patients
+
+    path = tmp_path / "ids.csv"
+    path.write_text("case_id,age_years,sex\n007,40,female\n1e3,50,male\n08,60,female\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert list(read_patients(path, id_column="case_id").index) == ["007", "1e3", "08"]
+        path.write_text("case_id,age_years,sex\na,40,female\nb,50,male\na,60,female\n", encoding="utf-8")
+        with pytest.raises(ContractError, match=r"column 'case_id' \(the identifier\): value 'a' is repeated \(rows 1, 3\)"):
+            read_patients(path, id_column="case_id")
+        path.write_text("case_id,age_years,sex\na,40,female\n,50,male\n", encoding="utf-8")
+        with pytest.raises(ContractError, match=r"column 'case_id' \(the identifier\): row 2 has no identifier"):
+            read_patients(path, id_column="case_id")

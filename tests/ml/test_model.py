@@ -111,7 +111,7 @@ def test_a_column_without_any_recorded_value_is_refused_before_training():
         train(cohort, random_state=0, max_iter=5)
 
 
-def test_progress_reports_every_iteration_and_changes_nothing():
+def test_progress_reports_every_iteration_and_changes_nothing(capsys):
     from data_gen import generate_cohort
     from ml import train
 
@@ -124,3 +124,9 @@ def test_progress_reports_every_iteration_and_changes_nothing():
     assert with_bar.booster.get_params() == without.booster.get_params()
     patients = generate_cohort(200, random_state=1, recording=0.5)
     pd.testing.assert_frame_equal(with_bar.predict_proba(patients), without.predict_proba(patients), check_exact=True)
+    # a callback that prints reaches the caller's stdout (the booster's own log is read, not shown)
+    capsys.readouterr()
+    train(cohort, random_state=0, max_iter=3, progress=lambda d, t, label: print(f"[{d}/{t}] step"))
+    assert capsys.readouterr().out.splitlines() == ["[1/3] step", "[2/3] step", "[3/3] step"]
+    with pytest.raises(TypeError, match="progress must be a callable"):
+        train(cohort, random_state=0, max_iter=3, progress=True)

@@ -43,6 +43,10 @@ def test_cli_prints_short_hashes_and_refuses_a_non_report(changed, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "ffffffffffff" in res.stdout and "f" * 13 not in res.stdout
+    for i, broken in enumerate(({"headline": None, "meta": {}}, {"headline": {"a": 1}, "meta": "x"}, {"headline": {}, "meta": {}})):
+        (tmp_path / f"b{i}.json").write_text(json.dumps(broken), encoding="utf-8")
+        with pytest.raises(ValueError, match="not a pulmocalc benchmark report"):
+            compare_reports(LATEST, tmp_path / f"b{i}.json")
     (tmp_path / "x.json").write_text("{}", encoding="utf-8")
     bad = subprocess.run([sys.executable, "-m", "ml.cli", "compare", str(LATEST), str(tmp_path / "x.json")],
                          capture_output=True, text=True, timeout=120)
