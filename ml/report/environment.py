@@ -24,9 +24,10 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-def git_commit(root: Path = ROOT) -> dict:
+def git_commit(root: Path = ROOT, *, exclude: Path | None = None) -> dict:
     """``git rev-parse HEAD`` of the source tree ("unknown" outside a repository) and whether
-    tracked files have uncommitted changes."""
+    tracked files have uncommitted changes, leaving out ``exclude`` (the report's own output
+    directory, which the run itself rewrites: reports/latest would otherwise always read dirty)."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
 
@@ -34,7 +35,13 @@ def git_commit(root: Path = ROOT) -> dict:
         head = git("rev-parse", "HEAD")
         if head.returncode != 0:
             return {"commit": "unknown", "dirty": None}
-        status = git("status", "--porcelain", "--untracked-files=no")
+        spec = []
+        if exclude is not None:
+            try:
+                spec = ["--", ".", f":(exclude){Path(exclude).resolve().relative_to(Path(root).resolve()).as_posix()}"]
+            except ValueError:  # the output is outside the source tree
+                spec = []
+        status = git("status", "--porcelain", "--untracked-files=no", *spec)
         dirty = bool(status.stdout.strip()) if status.returncode == 0 else None
         return {"commit": head.stdout.strip(), "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
@@ -52,7 +59,7 @@ def collect(ctx: Context) -> dict:
         {
             "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
             "versions": versions,
-            "git": git_commit(),
+            "git": git_commit(exclude=ctx.out_dir),
             "machine": {
                 "cores": os.cpu_count(),
                 "usable_cores": usable,

@@ -288,3 +288,25 @@ def test_committed_report_belongs_to_the_shipped_model():
     assert md.exists() and shipped in md.read_text(encoding="utf-8"), f"report.md is missing or stale; {regenerate}"
     for f in report["figures"]:
         assert (COMMITTED_REPORT.parent / f["path"]).exists(), f"figure {f['path']} is missing; {regenerate}"
+
+
+def test_the_report_directory_does_not_make_the_tree_dirty(tmp_path):
+    import shutil
+    import subprocess
+
+    from ml.report.environment import git_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, capture_output=True, text=True, check=True)  # noqa: E731
+    run("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.md").write_text("old\n")
+    run("add", ".")
+    run("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "c")
+    (tmp_path / "out" / "report.md").write_text("new\n")  # what a benchmark run does to its own output
+    assert git_commit(tmp_path, exclude=tmp_path / "out")["dirty"] is False
+    assert git_commit(tmp_path)["dirty"] is True
+    (tmp_path / "code.py").write_text("x = 2\n")  # a change to the code still counts
+    assert git_commit(tmp_path, exclude=tmp_path / "out")["dirty"] is True
