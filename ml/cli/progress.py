@@ -122,6 +122,11 @@ class ProgressCallback:
             self.bar.set_postfix_str(label, refresh=False)
         self.bar.refresh()
 
+    def note(self, text: str) -> None:
+        """Show ``text`` (a finer step) beside the bar, cut to 70 characters; nothing without a bar."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(text[:70])
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

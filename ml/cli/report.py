@@ -46,13 +46,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
           flush=True)
     enabled = show_progress(args)
     with ProgressCallback("benchmark", unit="section", enabled=enabled) as bar:
-        def message(text: str) -> None:
-            # the finer steps of a section show beside the bar (there is no bar off a terminal)
-            if bar.bar is not None:
-                bar.bar.set_postfix_str(text[:70])
-
         report = build_report(out, quick=args.quick, model=args.model, knowledge=args.knowledge,
-                              progress=message, on_step=bar)
+                              progress=bar.note, on_step=bar)
     h = report["headline"]
     print(f"{PROG} benchmark ({report['meta']['mode']}): model sha256 {str(h['model_sha256'])[:12]}")
     print(f"wrote {out / 'report.md'}, {out / 'report.json'} and {len(report['figures'])} figures in {out / 'figures'}")

@@ -60,10 +60,6 @@ def run(args: argparse.Namespace) -> int:
     print(header_line("xai-bench", knowledge=kb, model=shipped), flush=True)
     bar = ProgressCallback("xai-bench", unit="model", enabled=show_progress(args))
 
-    def say(message: str) -> None:
-        if bar.bar is not None:
-            bar.bar.set_postfix_str(message[:70])
-
     bar(0, 3, "training the logistic regression and the random forest")
     cohort = generate_cohort(n + sizes.background + sizes.null_train, random_state=args.seed + 1, knowledge=kb)
     train = generate_cohort(sizes.other_models_n, random_state=args.seed + 2, knowledge=kb)
@@ -80,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             bar(i, 3, type(m).__name__)
             frames.append(benchmark_explainers(m, cohort, n_patients=n, random_state=args.seed, background_size=sizes.background,
                                                train_size=sizes.null_train, n_permutations=sizes.n_permutations, budgets=budgets,
-                                               progress=say))
+                                               progress=bar.note))
         bar(3, 3)
     frame = pd.concat(frames, ignore_index=True)
     meta = {

@@ -35,6 +35,20 @@ _SUMMARY = [  # (ground truth, metric, header)
     ("", "deletion_mean", "deletion"),
     ("", "clue_pass_rate", "clue audit"),
 ]
+_ADJUSTED = [  # (ground truth, metric, header): chance-adjusted agreement beyond the patient-shuffled null
+    ("model", "spearman", "fidelity ρ"),
+    ("model", "FA@5", "fidelity FA@5"),
+    ("oracle_shapley", "spearman", "truth ρ"),
+    ("oracle_shapley", "FA@5", "truth FA@5"),
+    ("oracle_shapley", "RA@5", "truth RA@5"),
+    ("oracle_shapley", "SA@5", "truth SA@5"),
+    ("oracle_shapley", "SRA@5", "truth SRA@5"),
+    ("oracle_shapley", "RC", "truth RC"),
+    ("oracle_shapley", "PRA", "truth PRA"),
+    ("oracle_shapley", "sign_agreement", "truth sign"),
+    ("weight_of_evidence", "spearman", "WoE ρ"),
+    ("weight_of_evidence", "FA@5", "WoE FA@5"),
+]
 
 
 def read_leaderboard(path) -> pd.DataFrame:
@@ -42,6 +56,9 @@ def read_leaderboard(path) -> pd.DataFrame:
     frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
     frame["ground_truth"] = frame["ground_truth"].fillna("")
     frame["budget"] = frame["budget"].fillna("")
+    for col in ("shuffled", "adjusted", "adjusted_se"):  # leaderboards written before these columns
+        if col not in frame.columns:
+            frame[col] = np.nan
     return frame
 
 
@@ -95,7 +112,31 @@ def findings(frame: pd.DataFrame) -> list[str]:
                 f"explainer's ρ with the truth by {across_models:.3f} on average (max − min over models), changing the explainer "
                 f"on one model by {across_explainers:.3f}."
             )
+    floors = frame[frame.explainer.isin(FLOORS) & (frame.ground_truth != "") & frame.adjusted.notna()]
+    if len(floors):
+        worst = floors.loc[floors.adjusted.abs().idxmax()]
+        scored = frame[~frame.explainer.isin(FLOORS) & (frame.ground_truth == "oracle_shapley") & (frame.metric == "FA@5")]
+        out.append(
+            f"Floors: on {floors.metric.nunique()} metrics × {floors.ground_truth.nunique()} ground truths × "
+            f"{floors.model.nunique()} models, the random and permuted-label floors' chance-adjusted agreement lies in "
+            f"{floors.adjusted.min():+.3f} … {floors.adjusted.max():+.3f} (largest |value|: {worst.explainer} on the "
+            f"{worst.model}, {worst.metric} against {worst.ground_truth}, {worst.adjusted:+.3f} ± {worst.adjusted_se:.3f})"
+            + (f"; the real explainers' adjusted truth FA@5 spans {scored.adjusted.min():.3f} … {scored.adjusted.max():.3f}." if len(scored) else ".")
+        )
     return out
+
+
+def _model_table(frame: pd.DataFrame, model, spec, col: str) -> str:
+    rows = []
+    for e in _order(frame, model):
+        budget = frame.loc[(frame.model == model) & (frame.explainer == e), "budget"].iloc[0]
+        cells = [e] if col == "adjusted" else [e, budget or "—"]
+        for g, m, _ in spec:
+            v = _value(frame, model, e, g, m, col)
+            cells.append(f"{v * 1e3:.2f} ms" if m == "seconds_per_patient" else num(v, 3))
+        rows.append(cells)
+    head = ["explainer"] if col == "adjusted" else ["explainer", "budget"]
+    return table(head + [h for _, _, h in spec], rows, ["l"] * len(head) + ["r"] * len(spec))
 
 
 def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta: dict | None = None) -> str:
@@ -110,7 +151,7 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
         "data-generating truth (the oracle's exact-game Shapley values, `data_gen.oracle_shapley`, and its "
         "weight of evidence). Attributions are centred across classes; ρ is the mean Spearman correlation "
         "over (patient, class) pairs. Every metric of every explainer, with its standard error over "
-        "patients and its chance level, is in `leaderboard.csv`."
+        "patients, its uniform chance level and its chance-adjusted value, is in `leaderboard.csv`."
     )
     out.append("")
     for k, v in meta.items():
@@ -123,26 +164,28 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
     for model in dict.fromkeys(frame.model):
         scale = frame.loc[frame.model == model, "output_scale"].iloc[0]
         out += [f"## {model} (attributions of its {scale})", ""]
-        rows = []
-        for e in _order(frame, model):
-            budget = frame.loc[(frame.model == model) & (frame.explainer == e), "budget"].iloc[0]
-            cells = [e, budget or "—"]
-            for g, m, _ in _SUMMARY:
-                v = _value(frame, model, e, g, m)
-                cells.append(f"{v * 1e3:.2f} ms" if m == "seconds_per_patient" else num(v, 3))
-            rows.append(cells)
-        out += [table(["explainer", "budget"] + [h for _, _, h in _SUMMARY], rows, ["l", "l"] + ["r"] * len(_SUMMARY)), ""]
+        out += [_model_table(frame, model, _SUMMARY, "value"), ""]
+        out += [f"Chance-adjusted agreement beyond the patient-shuffled null, {model} (0: knows nothing about the patient; 1: perfect):", ""]
+        out += [_model_table(frame, model, _ADJUSTED, "adjusted"), ""]
     out += [
         "## How to read it",
         "",
         "- FA, SA, RC and PRA are OpenXAI's ground-truth metrics (Agarwal et al. 2022): top-k feature and sign "
         "agreement, the rank correlation of |attribution| and pairwise rank agreement; RA and SRA are in the CSV. "
         "Chance levels (a uniformly random ranking with random signs): FA@5 = 5/52, SA@5 ≈ 5/104, RC = ρ = 0, PRA = sign = 0.5.",
-        "- The floors: **random** attributions sit at chance on every metric. The **permuted_label** model (the same "
-        "kind of model trained on permuted labels, explained exactly) sits at chance on the signed metrics (ρ, sign) "
-        "but above it on the unsigned top-k and rank metrics (FA, RC, PRA): which columns get large attributions "
-        "(recorded values, continuous labs) is partly fixed by the data, not by the classes. Read unsigned "
-        "metrics against that floor, not against 0.",
+        "- Chance-adjusted agreement (the second table of each model; `shuffled`, `adjusted` and `adjusted_se` in "
+        "the CSV): every metric is also computed for the same attributions against *other* patients' truths (5 "
+        "cyclic shifts of the patients). That patient-shuffled null is the agreement owed to cohort-wide structure "
+        "alone (some columns, such as the continuous labs and age, carry large attributions for most patients under "
+        "any model), as in the permutation model of the adjusted Rand index. adjusted = (value − null) / (1 − null): "
+        "0 for attributions that know nothing about the patient, 1 for perfect agreement.",
+        "- The floors: **random** attributions sit at uniform chance on every raw metric and at 0 on every adjusted "
+        "one. The **permuted_label** model (the same kind of model trained on permuted labels, explained exactly) sits "
+        "at chance on the raw signed metrics (ρ, sign) but well above it on the raw unsigned top-k and rank metrics "
+        "(FA, RC, PRA), because which columns get large attributions is partly fixed by the data, not by the "
+        "classes; adjusted, it sits near 0 on all of them (the Findings give the range). What remains above 0 on the "
+        "unsigned metrics is patient-specific and still not about the classes: a null model splits on a patient's rare values, and rare "
+        "values are also where the truth's evidence lies.",
         "- Standard errors (± and the CSV's `se`) are over patients, for one trained model and one explainer seed; "
         "they leave out the spread between training runs, which dominates for the permuted-label floor (one null "
         "model: its ρ moves by several hundredths from one permutation to the next, `tests/ml/test_xai_floors.py`).",

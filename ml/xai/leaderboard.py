@@ -8,7 +8,9 @@ thread contention), its attributions are centred across classes, and are then sc
 
 * against each ground truth (:mod:`ml.xai.ground_truth`) with OpenXAI's FA/RA/SA/SRA at
   k = 3, 5, 10, RC and PRA, Spearman and sign agreement (:func:`ml.xai.metrics.agreement`),
-  each with its standard error over patients and its chance level;
+  each with its standard error over patients, its uniform chance level, the patient-shuffled
+  null (the same attributions against other patients' truths) and the chance-adjusted agreement
+  beyond that null (:mod:`ml.xai.metrics` gives the definitions);
 * without a truth: the clue-audit pass rate (:func:`ml.audit_clues` on the explainer's values),
   the deletion curve (probability of the predicted class as the top-k columns are blanked) and
   its mean, and seconds per patient (after an untimed warm-up call on two patients, which
@@ -36,7 +38,8 @@ from .models import to_codes, view_of
 
 __all__ = ["LEADERBOARD_COLUMNS", "benchmark_explainers"]
 
-LEADERBOARD_COLUMNS = ["model", "explainer", "ground_truth", "metric", "value", "se", "chance", "n_patients", "budget", "output_scale"]
+LEADERBOARD_COLUMNS = ["model", "explainer", "ground_truth", "metric", "value", "se", "chance", "shuffled", "adjusted",
+                       "adjusted_se", "n_patients", "budget", "output_scale"]
 
 
 def _named(explainers, background, train, random_state, budgets) -> dict:
@@ -127,7 +130,10 @@ def benchmark_explainers(
     -------
     pandas.DataFrame
         Columns :data:`LEADERBOARD_COLUMNS`. ``ground_truth`` is "" for truth-free metrics
-        (``seconds_per_patient``, ``clue_pass_rate``, ``deletion_mean``, ``deletion@k``).
+        (``seconds_per_patient``, ``clue_pass_rate``, ``deletion_mean``, ``deletion@k``), whose
+        ``chance``, ``shuffled``, ``adjusted`` and ``adjusted_se`` are NaN. ``adjusted`` is
+        ``(value - shuffled) / (1 - shuffled)``: about 0 for attributions that know nothing about
+        the patient (both floors), 1 for perfect agreement.
 
     Raises
     ------
@@ -153,9 +159,11 @@ def benchmark_explainers(
     Z = to_codes(view.encoder, checked)
     rows: list[dict] = []
 
-    def add(explainer, truth, metric, value, se=np.nan, chance=np.nan, budget=""):
+    def add(explainer, truth, metric, value, se=np.nan, budget="", **null):
         rows.append(dict(model=view.name, explainer=explainer, ground_truth=truth, metric=metric, value=value, se=se,
-                         chance=chance, n_patients=n, budget=budget, output_scale=view.output_scale))
+                         chance=null.get("chance", np.nan), shuffled=null.get("shuffled", np.nan),
+                         adjusted=null.get("adjusted", np.nan), adjusted_se=null.get("adjusted_se", np.nan),
+                         n_patients=n, budget=budget, output_scale=view.output_scale))
 
     outputs, truths = {}, {}
     with threadpool_limits(limits=n_threads) if n_threads else _null():
@@ -189,7 +197,7 @@ def benchmark_explainers(
                 if g not in truths:
                     continue
                 for metric, d in agreement(ac, truths[g], KS).items():
-                    add(name, g, metric, d["value"], d["se"], d["chance"], budget)
+                    add(name, g, metric, budget=budget, **d)
             curve = deletion_curve(view, Z, ac, deletion_k)
             add(name, "", "deletion_mean", float(curve.mean()), budget=budget)
             for k, p in enumerate(curve):

@@ -26,10 +26,12 @@ import warnings
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["KS", "agreement", "chance_levels", "deletion_curve", "rows", "row_metrics"]
+__all__ = ["KS", "SHUFFLES", "agreement", "chance_levels", "deletion_curve", "rows", "row_metrics", "shuffled_null"]
 
 #: the top-k sizes of FA, RA, SA and SRA
 KS = (3, 5, 10)
+#: cyclic shifts of the patients averaged by the patient-shuffled null
+SHUFFLES = 5
 
 
 def rows(a) -> np.ndarray:
@@ -140,23 +142,52 @@ def _mean_se(v: np.ndarray, n_patients: int) -> tuple[float, float]:
     return float(pm.mean()), se
 
 
+def shuffled_null(a, b, ks=KS, shuffles: int = SHUFFLES) -> dict[str, np.ndarray]:
+    """Per-row metrics of attributions ``a`` against *other* patients' truths ``b`` (both (n, J, K)).
+
+    Patient i's attributions are scored against the truth of patient (i - s) mod n for
+    ``shuffles`` shifts s spread evenly over 1 .. n - 1, and the scores averaged per row. Returns
+    arrays of length n * K (patient-major, as :func:`rows`); all NaN when n < 2.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = a.shape[0]
+    A = rows(a)
+    if n < 2:
+        return {m: np.full(len(A), np.nan) for m in row_metrics(A, rows(b), ks)}
+    shifts = sorted({int(round(n * s / (shuffles + 1))) or 1 for s in range(1, shuffles + 1)} - {0, n})
+    per = [row_metrics(A, rows(np.roll(b, s, axis=0)), ks) for s in shifts]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row undefined under every shift
+        return {m: np.nanmean(np.stack([d[m] for d in per]), axis=0) for m in per[0]}
+
+
 def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
     """Every ground-truth metric of attributions ``a`` against truth ``b`` (both (n, J, K)).
 
     Both are compared as given (centre them across classes first when they are on a log-odds
-    scale). Returns ``{metric: {"value", "se", "chance"}}``: the mean over (patient, class)
-    rows, its standard error over patients, and the chance level (:func:`chance_levels`).
+    scale). Returns ``{metric: {"value", "se", "chance", "shuffled", "adjusted", "adjusted_se"}}``:
+    the mean over (patient, class) rows and its standard error over patients; the uniform chance
+    level (:func:`chance_levels`); the patient-shuffled null (:func:`shuffled_null`); and the
+    chance-adjusted agreement ``(value - shuffled) / (1 - shuffled)`` with its standard error over
+    patients (from the per-patient differences, so the null's own sampling error is included).
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
     if a.shape != b.shape:
         raise ValueError(f"attributions of shape {a.shape} do not match the truth's {b.shape}")
     n = a.shape[0]
     A, B = rows(a), rows(b)
-    got, chance = row_metrics(A, B, ks), chance_levels(B, ks)
+    got, chance, null = row_metrics(A, B, ks), chance_levels(B, ks), shuffled_null(a, b, ks)
     out = {}
     for m, v in got.items():
         value, se = _mean_se(v, n)
-        out[m] = {"value": value, "se": se, "chance": _mean_se(chance[m], n)[0]}
+        shuffled = _mean_se(null[m], n)[0]
+        adjusted = adjusted_se = np.nan
+        if shuffled < 1:
+            adjusted = (value - shuffled) / (1.0 - shuffled)
+            # the standard error of the per-patient differences, so the null's own noise counts
+            adjusted_se = _mean_se(v - null[m], n)[1] / (1.0 - shuffled)
+        out[m] = {"value": value, "se": se, "chance": _mean_se(chance[m], n)[0], "shuffled": shuffled,
+                  "adjusted": adjusted, "adjusted_se": adjusted_se}
     return out
 
 

@@ -135,3 +135,45 @@ def test_agreement_is_one_against_itself_and_names_shapes():
         assert d[m]["value"] == pytest.approx(1.0), m
     with pytest.raises(ValueError, match=r"do not match"):
         agreement(a, a[:, :51])
+
+
+# ---- the patient-shuffled null and the chance-adjusted agreement ------------------------------
+def _truths(n=300, J=52, K=5, seed=0):
+    """Truths with cohort-wide structure (a few columns large for everyone) and a patient part."""
+    rng = np.random.default_rng(seed)
+    scale = np.where(np.arange(J) < 6, 3.0, 0.5)[None, :, None]
+    return rng.normal(size=(n, J, K)) * scale
+
+
+def test_adjusted_is_one_for_the_truth_and_about_zero_for_cohort_wide_importance():
+    b = _truths()
+    exact = agreement(b, b)
+    for m, d in exact.items():
+        assert d["adjusted"] == pytest.approx(1.0), m
+    # the same attribution for every patient: the cohort's mean |truth|. Raw FA@5 is far above
+    # uniform chance (the 6 large columns), adjusted it is about 0: nothing is about the patient
+    glob = np.broadcast_to(np.abs(b).mean(axis=0, keepdims=True), b.shape) + 1e-9 * np.arange(52)[None, :, None]
+    d = agreement(glob, b)
+    assert d["FA@5"]["value"] > d["FA@5"]["chance"] + 20 * d["FA@5"]["se"]
+    for m in ("FA@5", "FA@10", "RC", "PRA"):
+        assert abs(d[m]["adjusted"]) <= 4 * d[m]["adjusted_se"], (m, d[m])
+
+
+def test_adjusted_credits_patient_specific_agreement_and_is_consistent():
+    b = _truths(seed=1)
+    rng = np.random.default_rng(2)
+    noisy = b + rng.normal(scale=1.0, size=b.shape)  # the truth seen through noise
+    d = agreement(noisy, b)
+    for m in ("FA@5", "RC", "spearman", "sign_agreement"):
+        assert d[m]["adjusted"] > 10 * d[m]["adjusted_se"], (m, d[m])
+        assert d[m]["adjusted"] == pytest.approx((d[m]["value"] - d[m]["shuffled"]) / (1 - d[m]["shuffled"]))
+
+
+def test_shuffled_null_pairs_each_patient_with_others_only():
+    from ml.xai.metrics import shuffled_null
+
+    # every patient's truth is different; attributions equal to the truth score 1 only unshuffled
+    b = _truths(n=7, seed=3)
+    null = shuffled_null(b, b)
+    assert np.all(null["spearman"] < 0.9)
+    assert np.isnan(shuffled_null(b[:1], b[:1])["spearman"]).all()  # one patient: no other to pair with
