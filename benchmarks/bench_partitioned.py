@@ -89,7 +89,7 @@ def main(argv=None) -> int:
         for r in res:
             peaks[r["pid"]] = max(peaks.get(r["pid"], 0), r["max_rss_bytes"])
         print(f"Dask, {args.workers} process workers: {t_dask:.1f} s, {n / t_dask:,.0f} patients/s")
-        print(f"  worker RSS after start-up: " + ", ".join(f"{v / MiB:.0f} MiB" for v in base_rss.values()))
+        print("  worker RSS after start-up: " + ", ".join(f"{v / MiB:.0f} MiB" for v in base_rss.values()))
         for pid, peak in sorted(peaks.items()):
             tasks = sum(r["pid"] == pid for r in res)
             print(f"  worker pid {pid}: {tasks} partitions, peak RSS {peak / MiB:.0f} MiB "

@@ -240,6 +240,17 @@ def as_pandas(df) -> pd.DataFrame:
         return df
     module = type(df).__module__.split(".")[0]
     what = f"{module}.{type(df).__name__}"
+    # before any conversion: a Series would otherwise reach Arrow as one column of mixed values
+    if isinstance(df, pd.Series):
+        raise ContractError(
+            f"expected a DataFrame of patients, got a pandas Series ({len(df)} values); for one patient whose "
+            "values are this Series, pass series.to_frame().T (one row, one column per contract column)"
+        )
+    if isinstance(df, (np.ndarray, list, dict)):
+        raise ContractError(
+            f"expected a DataFrame of patients (pandas, polars, pyarrow), got {what}; pass a pandas.DataFrame "
+            "with one column per contract column (pandas.DataFrame(...))"
+        )
     try:
         import narwhals as nw
     except ImportError:
@@ -261,8 +272,6 @@ def as_pandas(df) -> pd.DataFrame:
     except ImportError as exc:
         raise ContractError(f"cannot convert a {what} to pandas: {exc}; convert it with its .to_pandas() method") from None
     hint = "convert it with .to_pandas()" if hasattr(df, "to_pandas") else "build a pandas.DataFrame from it"
-    if isinstance(df, (pd.Series, np.ndarray, list, dict)):
-        hint = "pass a pandas.DataFrame with one column per contract column (pandas.DataFrame(...))"
     raise ContractError(f"expected a DataFrame of patients (pandas, polars, pyarrow), got {what}; {hint}")
 
 

@@ -229,7 +229,6 @@ def check_paper_facts(cohort: pd.DataFrame, knowledge: Knowledge | str | None = 
         others = {lv: q for lv, q in shares.items() if lv != zone}
         results = [_greater(p, n, q, n, same_sample=True) for q in others.values()]
         ok = n > 0 and bool(others) and all(r[0] for r in results)
-        zmin = min((r[1] for r in results), default=float("nan"))
         shown = ", ".join(f"{lv} {_pct(q)}" for lv, q in sorted(shares.items(), key=lambda kv: -kv[1]))
         add(
             f"{_SHORT.get(k, k)}: {zone}-zone predominance",

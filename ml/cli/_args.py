@@ -123,3 +123,17 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://HOST:8786), used unchanged")
     g.add_argument("--workers", type=int_at_least(1), metavar="N",
                    help="process workers of a local Dask cluster, one thread each (default: the machine's cores)")
+
+
+def model_from(args):
+    """The model named by ``--model`` (default: the shipped one), checked against ``--knowledge``."""
+    from ..loading import load_model
+
+    return load_model(args.model, knowledge=getattr(args, "knowledge", None))
+
+
+def prevalence_from(args, kb):
+    """``--prevalence`` read against the knowledge base's classes (percentages), or None when not given."""
+    if getattr(args, "prevalence", None) is None:
+        return None
+    return parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)

@@ -116,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     >>> main(["generate", "--n", "1000", "--seed", "7", "--out", "cohort.csv"])  # doctest: +SKIP
     0
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given and given[0].startswith("-") and given[0] not in parser._option_string_actions:
+        # without this, argparse reports the missing command, not the option it did not know
+        parser.error(f"unknown option {given[0]!r}; options of a command come after it (pulmocalc COMMAND {given[0]} ...)")
+    args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_notice

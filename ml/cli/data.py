@@ -143,8 +143,8 @@ def _print_generate_summary(kb, tally, out, fmt, n, n_columns, seed, seed_drawn,
     table = tally.table()
     table = table[table["level"] == "1"]
     print(
-        f"largest deviations of binary columns from the knowledge base, per class: P(x=1 | class) among "
-        f"recorded values; z = (observed - expected) / binomial se"
+        "largest deviations of binary columns from the knowledge base, per class: P(x=1 | class) among "
+        "recorded values; z = (observed - expected) / binomial se"
     )
     col_width = max(len(c) for c in kb.column_names)
     for k in kb.class_names:

@@ -13,7 +13,8 @@ from ._args import (
     add_prevalence_argument,
     dialect_options,
     int_at_least,
-    parse_class_spec,
+    model_from,
+    prevalence_from,
 )
 from ._registry import EXIT_OK, PROG, command
 from .progress import ProgressCallback, add_quiet_argument, header_line, show_progress
@@ -41,14 +42,13 @@ def _run_explain(args: argparse.Namespace) -> int:
 
     from data_gen import read_patients
 
-    from ..loading import load_model
     from ..reasons import DISCLAIMER, EXPLAIN_BATCH, explain_patients, render_text
 
-    model = load_model(args.model, knowledge=args.knowledge)
+    if args.plot is not None and Path(args.plot).exists() and not Path(args.plot).is_dir():
+        raise ValueError(f"--plot {args.plot!r} is a file; give a directory for the waterfall figures (one PNG per patient)")
+    model = model_from(args)
     kb = model.knowledge
-    prevalence = None
-    if args.prevalence is not None:
-        prevalence = parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)
+    prevalence = prevalence_from(args, kb)
     patients = read_patients(args.patients, knowledge=kb, id_column=args.id_column, **dialect_options(args))
     print(header_line("explain", knowledge=kb, model=model), flush=True)
     explanations = []

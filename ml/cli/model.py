@@ -13,22 +13,9 @@ import itertools
 import json
 from pathlib import Path
 
+from ._args import model_from, prevalence_from
 from ._registry import command
 from .progress import ProgressCallback, add_quiet_argument, header_line, show_progress
-
-
-def _prevalence(args, kb):
-    from ._args import parse_class_spec
-
-    if getattr(args, "prevalence", None) is None:
-        return None
-    return parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)
-
-
-def _load(args):
-    from ..loading import load_model
-
-    return load_model(args.model, knowledge=getattr(args, "knowledge", None))
 
 
 #: The name of the patient identifier in every output file (CSV column, JSON key).
@@ -63,9 +50,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from ..evaluation import evaluate
 
-    model = _load(args)
+    model = model_from(args)
     kb = model.knowledge
-    prevalence = _prevalence(args, kb)
+    prevalence = prevalence_from(args, kb)
     print(header_line("evaluate", knowledge=kb, model=model), flush=True)
     enabled = show_progress(args)
     if args.data is not None:
@@ -141,9 +128,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from ._args import dialect_options
     from ._files import write_cohort
 
-    model = _load(args)
+    model = model_from(args)
     kb = model.knowledge
-    prevalence = _prevalence(args, kb)
+    prevalence = prevalence_from(args, kb)
     out = Path(args.out) if args.out else None
     if out is not None and out.suffix.lower() not in (".csv", ".json"):
         raise ValueError(f"--out must end in .csv or .json, got {args.out!r}")

@@ -7,16 +7,13 @@ The library never prints: progress goes through the ``progress`` callable of
 from __future__ import annotations
 
 import math
-import numbers
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 
 from ..evaluation import jsonable  # noqa: F401 - one converter for every JSON the package writes
 

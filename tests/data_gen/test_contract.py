@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_gen import ContractError, ContractWarning, as_pandas, paper_cases, validate_frame
+from data_gen import ContractError, ContractWarning, paper_cases, validate_frame
 from data_gen.contract import MAX_PROBLEMS
 
 
@@ -144,3 +144,12 @@ def test_other_objects_are_refused_naming_module_and_conversion():
         validate_frame({"age_years": [40]})
     with pytest.raises(ContractError, match=r"got numpy\.ndarray"):
         validate_frame(np.zeros((2, 3)))
+
+
+def test_a_series_is_refused_before_conversion_with_the_one_row_spelling():
+    row = paper_cases().drop(columns="calcification_type").iloc[0]
+    # a Series has an Arrow stream too: without the early check Arrow failed on 'male' in a float column
+    with pytest.raises(ContractError, match=r"got a pandas Series \(52 values\); .*series\.to_frame\(\)\.T"):
+        validate_frame(row)
+    one = validate_frame(row.to_frame().T)
+    assert len(one) == 1 and one.iloc[0]["sex"] == row["sex"]

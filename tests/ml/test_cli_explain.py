@@ -96,3 +96,9 @@ def test_errors_are_one_line(model_path, tmp_path):
         run_cli(str(PAPER_CASES_PATH), "--model", str(model_path), "--id-column", "case_id", "--prevalence", "silicosis=1", cwd=tmp_path),
         "--prevalence", "silicosis",
     )
+    # --plot names a directory: an existing file is refused up front, before any patient is explained
+    afile = tmp_path / "plot.png"
+    afile.write_bytes(b"x")
+    res = run_cli(str(PAPER_CASES_PATH), "--model", str(model_path), "--id-column", "case_id", "--plot", str(afile), cwd=tmp_path)
+    assert_one_line_error(res, "--plot", "is a file; give a directory")
+    assert res.stdout == "" and afile.read_bytes() == b"x"

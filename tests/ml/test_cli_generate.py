@@ -7,7 +7,6 @@ processes and the tests do not depend on the console script being on PATH.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import subprocess
@@ -261,3 +260,11 @@ def test_no_progress_off_a_terminal(tmp_path, capsys):
     args = ("generate", "--n", str(N), "--seed", "1", "--chunk-size", "1000", "--out", str(tmp_path / "a.csv"))
     status, _stdout, err = run_in_process(*args, capsys=capsys)
     assert status == 0 and err == ""
+
+
+@pytest.mark.parametrize("argv", [("--bogus",), ("--n", "10", "generate"), ("--seed=3",)])
+def test_an_option_before_the_command_is_named(capsys, argv):
+    # argparse alone said "the following arguments are required: COMMAND", hiding the option it did not know
+    status, out, err = run_in_process(*argv, capsys=capsys)
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and f"unknown option {argv[0]!r}; options of a command come after it" in err

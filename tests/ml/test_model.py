@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_gen import ContractError, generate_cohort, load_knowledge, oracle_proba
+from data_gen import ContractError, generate_cohort, oracle_proba
 from ml import Encoder, adjust_prevalence, train
 
 
