@@ -104,7 +104,7 @@ def test_the_graph_sees_the_imports_it_must():
     graph = _graph()
     # a relative import at module level, one inside a function, and an absolute one
     assert "ml.model" in graph["ml.loading"]
-    assert "ml.loading" in graph["ml.cli.explain"]
+    assert "ml.loading" in graph["ml.cli._args"]
     assert "data_gen" in graph["ml.model"] or any(m.startswith("data_gen") for m in graph["ml.model"])
 
 

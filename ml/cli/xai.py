@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ._registry import command
-from .progress import ProgressCallback, add_quiet_argument, header_line, show_progress
+from .progress import DISCLAIMER_SHORT, ProgressCallback, add_quiet_argument, header_line, show_progress
 
 __all__ = ["add_arguments", "run"]
 
@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     shipped = load_model(args.model) if args.model else load_model()
     kb = shipped.knowledge
-    print(header_line("xai-bench", knowledge=kb, model=shipped), flush=True)
+    header = header_line("xai-bench", knowledge=kb, model=shipped)
+    print(header, flush=True)
     bar = ProgressCallback("xai-bench", unit="model", enabled=show_progress(args))
 
     bar(0, 3, "training the logistic regression and the random forest")
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         bar(3, 3)
     frame = pd.concat(frames, ignore_index=True)
     meta = {
+        "run": header.replace(f" · {DISCLAIMER_SHORT}", "").replace("pulmocalc xai-bench · ", "", 1),
         "mode": "quick" if args.quick else "full",
         "models": f"the {'given' if args.model else 'shipped'} booster ({shipped.n_trees} trees); logistic regression and "
                   f"random forest ({sizes.forest_trees} trees, depth ≤ 10) trained on {sizes.other_models_n:,} fresh patients (seed {args.seed + 2})",

@@ -9,7 +9,7 @@ stresses it, times it and writes::
     out_dir/figures/*.png
 
 One module per section: :mod:`.fidelity`, :mod:`.performance`, :mod:`.explanations`,
-:mod:`.robustness`, :mod:`.timings`, :mod:`.card`, :mod:`.environment`. Each has ``run`` (the
+:mod:`.leaderboard`, :mod:`.robustness`, :mod:`.timings`, :mod:`.card`, :mod:`.environment`. Each has ``run`` (the
 figures as plain JSON data) and ``markdown`` (the section rendered from that data only, so the
 Markdown cannot show a number that the JSON lacks). :mod:`.retrain` trains the learning curve's
 and the label-noise section's models, in worker processes in the full run.
@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import card, environment, explanations, fidelity, performance, realworld, retrain, robustness, timings
+from . import card, environment, explanations, fidelity, leaderboard, performance, realworld, retrain, robustness, timings
 from ._common import DISCLAIMER, FULL, QUICK, Context, Settings, jsonable, limited_threads, num, pct, table
 
 __all__ = ["build_report", "render_markdown", "REPORT_FORMAT", "SECTION_TITLES", "HEADLINE_KEYS", "FULL", "QUICK", "Settings"]
@@ -44,6 +44,7 @@ SECTIONS = (
     ("fidelity", fidelity),
     ("performance", performance),
     ("explanations", explanations),
+    ("leaderboard", leaderboard),
     ("robustness", robustness),
     ("realworld", realworld),
     ("timings", timings),

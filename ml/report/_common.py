@@ -62,6 +62,10 @@ class Settings:
     shapley_permutations: int = 64
     summary_patients: int = 5_000
     explain_seed: int = 0
+    # the explainer leaderboard on the report's own model (section 3b); the 500-patient,
+    # three-model page is `pulmocalc xai-bench`'s
+    leaderboard_patients: int = 50
+    leaderboard_seed: int = 1_505
     # 4. robustness
     robust_n: int = 100_000
     robust_seed: int = 1_404
@@ -107,6 +111,7 @@ QUICK = Settings(
     agreement_patients=500,
     shapley_patients=40,
     shapley_permutations=16,
+    leaderboard_patients=16,
     summary_patients=400,
     robust_n=5_000,
     robust_audit_patients=1_000,

@@ -4,8 +4,8 @@ Design. :func:`ml.benchmark_explainers` returns one row per (model, explainer, g
 metric); this module only renders such a frame: a Markdown page (one summary table per model,
 the headline findings computed from the numbers, never written by hand) and a figure of
 agreement with the data-generating truth against seconds per patient (log scale), one marker
-per (model, explainer). It is not wired into ``pulmocalc benchmark``: ``pulmocalc xai-bench``
-writes it on its own (:mod:`ml.cli.xai`).
+per (model, explainer). ``pulmocalc xai-bench`` writes the page (:mod:`ml.cli.xai`); the benchmark report's section 3b
+(:mod:`ml.report.leaderboard`) renders its own small run with the same tables and findings.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ import pandas as pd
 
 from ._common import DISCLAIMER, num, table
 
-__all__ = ["FLOORS", "leaderboard_figure", "leaderboard_markdown", "read_leaderboard", "write_leaderboard"]
+__all__ = ["ADJUSTED", "FLOORS", "SUMMARY", "findings", "leaderboard_figure", "leaderboard_markdown", "model_table", "read_leaderboard",
+           "write_leaderboard"]
 
 TITLE = "Which explainer recovers the truth?"
 FLOORS = ("random", "permuted_label")
-_SUMMARY = [  # (ground truth, metric, header)
+#: metrics of signed agreement over every column (the top-k and rank metrics look at magnitudes first)
+SIGNED_METRICS = ("spearman", "sign_agreement")
+SUMMARY = [  # (ground truth, metric, header)
     ("", "seconds_per_patient", "s / patient"),
     ("model", "spearman", "fidelity ρ"),
     ("model", "FA@5", "fidelity FA@5"),
@@ -35,7 +38,7 @@ _SUMMARY = [  # (ground truth, metric, header)
     ("", "deletion_mean", "deletion"),
     ("", "clue_pass_rate", "clue audit"),
 ]
-_ADJUSTED = [  # (ground truth, metric, header): chance-adjusted agreement beyond the patient-shuffled null
+ADJUSTED = [  # (ground truth, metric, header): chance-adjusted agreement beyond the patient-shuffled null
     ("model", "spearman", "fidelity ρ"),
     ("model", "FA@5", "fidelity FA@5"),
     ("oracle_shapley", "spearman", "truth ρ"),
@@ -114,19 +117,25 @@ def findings(frame: pd.DataFrame) -> list[str]:
             )
     floors = frame[frame.explainer.isin(FLOORS) & (frame.ground_truth != "") & frame.adjusted.notna()]
     if len(floors):
-        worst = floors.loc[floors.adjusted.abs().idxmax()]
-        scored = frame[~frame.explainer.isin(FLOORS) & (frame.ground_truth == "oracle_shapley") & (frame.metric == "FA@5")]
-        out.append(
-            f"Floors: on {floors.metric.nunique()} metrics × {floors.ground_truth.nunique()} ground truths × "
-            f"{floors.model.nunique()} models, the random and permuted-label floors' chance-adjusted agreement lies in "
-            f"{floors.adjusted.min():+.3f} … {floors.adjusted.max():+.3f} (largest |value|: {worst.explainer} on the "
-            f"{worst.model}, {worst.metric} against {worst.ground_truth}, {worst.adjusted:+.3f} ± {worst.adjusted_se:.3f})"
-            + (f"; the real explainers' adjusted truth FA@5 spans {scored.adjusted.min():.3f} … {scored.adjusted.max():.3f}." if len(scored) else ".")
-        )
+        signed = floors.metric.isin(SIGNED_METRICS)
+        for label, part in (("signed agreement over all columns (ρ, sign)", floors[signed]),
+                            ("top-k and rank metrics (FA, RA, SA, SRA, RC, PRA)", floors[~signed])):
+            for e in FLOORS:
+                sel = part[part.explainer == e]
+                if not len(sel):
+                    continue
+                worst = sel.loc[sel.adjusted.abs().idxmax()]
+                out.append(
+                    f"Floor **{e}**, {label}, chance-adjusted: {sel.adjusted.min():+.3f} … {sel.adjusted.max():+.3f} over "
+                    f"{sel.model.nunique()} model{'s' if sel.model.nunique() > 1 else ''} × {sel.ground_truth.nunique()} ground "
+                    f"truths (largest: {worst.metric} on the {worst.model} against {worst.ground_truth}, "
+                    f"{worst.adjusted:+.3f} ± {worst.adjusted_se:.3f})."
+                )
     return out
 
 
-def _model_table(frame: pd.DataFrame, model, spec, col: str) -> str:
+def model_table(frame: pd.DataFrame, model, spec, col: str) -> str:
+    """One model's explainers (best first, floors last) as a Markdown table of ``spec``'s metrics, ``col`` values."""
     rows = []
     for e in _order(frame, model):
         budget = frame.loc[(frame.model == model) & (frame.explainer == e), "budget"].iloc[0]
@@ -164,9 +173,9 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
     for model in dict.fromkeys(frame.model):
         scale = frame.loc[frame.model == model, "output_scale"].iloc[0]
         out += [f"## {model} (attributions of its {scale})", ""]
-        out += [_model_table(frame, model, _SUMMARY, "value"), ""]
+        out += [model_table(frame, model, SUMMARY, "value"), ""]
         out += [f"Chance-adjusted agreement beyond the patient-shuffled null, {model} (0: knows nothing about the patient; 1: perfect):", ""]
-        out += [_model_table(frame, model, _ADJUSTED, "adjusted"), ""]
+        out += [model_table(frame, model, ADJUSTED, "adjusted"), ""]
     out += [
         "## How to read it",
         "",
@@ -181,11 +190,13 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
         "0 for attributions that know nothing about the patient, 1 for perfect agreement.",
         "- The floors: **random** attributions sit at uniform chance on every raw metric and at 0 on every adjusted "
         "one. The **permuted_label** model (the same kind of model trained on permuted labels, explained exactly) sits "
-        "at chance on the raw signed metrics (ρ, sign) but well above it on the raw unsigned top-k and rank metrics "
-        "(FA, RC, PRA), because which columns get large attributions is partly fixed by the data, not by the "
-        "classes; adjusted, it sits near 0 on all of them (the Findings give the range). What remains above 0 on the "
-        "unsigned metrics is patient-specific and still not about the classes: a null model splits on a patient's rare values, and rare "
-        "values are also where the truth's evidence lies.",
+        "at 0 on the signed agreement over all columns (ρ, sign), raw and adjusted. On the top-k and rank metrics "
+        "(FA, RA, RC, PRA, and less so SA and SRA, which also ask for the sign) it stays above 0 even adjusted (the Findings give the range): a model that learnt nothing about the "
+        "classes still puts its largest attributions on the patient's unusual values (a rare finding present, a lab "
+        "far from the mean), and so do the truths. For an additive model this is exact: a column's Shapley value is "
+        "w·(x − E[x]), so any two logistic regressions share the factor |x − E[x]| and agree on which columns are "
+        "large whatever their weights. Top-k and rank agreement therefore cannot tell an explainer of a label-blind "
+        "model from a good one as well as the signed metrics can: read it against this floor, not against 0.",
         "- Standard errors (± and the CSV's `se`) are over patients, for one trained model and one explainer seed; "
         "they leave out the spread between training runs, which dominates for the permuted-label floor (one null "
         "model: its ρ moves by several hundredths from one permutation to the next, `tests/ml/test_xai_floors.py`).",

@@ -56,6 +56,28 @@ def _quiet():
         yield
 
 
+@contextmanager
+def _no_progress_bar():
+    """Drop the progress bar that shap's C++ interventional TreeSHAP draws on ``sys.stderr`` when
+    it runs longer than a few seconds (the library never prints; ``--quiet`` must mean quiet).
+    Anything else written meanwhile is passed on."""
+    import io
+    import re
+    import sys
+    from contextlib import redirect_stderr
+
+    buf = io.StringIO()
+    try:
+        with redirect_stderr(buf):
+            yield
+    finally:
+        # a bar is "NN%|====    | done/total [elapsed<remaining]", redrawn after a carriage return
+        text = re.sub(r"[ \t]*\d{1,3}%\|[^|\r\n]*\|[^\[\r\n]*\[[^\]\r\n]*\][ \t]*", "", buf.getvalue())
+        rest = [ln for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+        if rest:
+            sys.stderr.write("\n".join(rest) + "\n")
+
+
 def _per_class(vals) -> np.ndarray:
     """shap's output as (patients, features, classes) floats (older shap: one array per class)."""
     if isinstance(vals, list):
@@ -159,7 +181,7 @@ class TreeInterventional(Explainer):
         size = self.opts.get("background_size", 100)
         self.budget = f"{size} background patients"
         bg, _ = self._background(view, size)
-        with _quiet():
+        with _quiet(), _no_progress_bar():
             ex = shap.TreeExplainer(view.tree, data=bg, feature_perturbation="interventional", model_output="raw")
             raw = _per_class(ex.shap_values(view.encoder.transform(checked), check_additivity=False))
         return _to_contract(view, raw)

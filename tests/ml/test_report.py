@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -154,6 +155,12 @@ def test_sections_hold_what_the_issue_asks_for(report, kb):
     for c in ex["cases"]:
         assert len(c["top5_toward_true_class"]) == 5
         assert set(c["implications_true_class"]) >= {"prognosis", "treatment", "screening", "diagnostic_value"}
+    lb = pd.DataFrame(report["leaderboard"]["rows"])
+    assert len(lb) and set(lb.model) == {"booster"} and (lb.n_patients == report["leaderboard"]["patients"]).all()
+    assert {"treeshap_path", "kernelshap", "lime", "occlusion", "random", "permuted_label"} <= set(lb.explainer)
+    assert {"model", "oracle_shapley", "weight_of_evidence"} <= set(lb.ground_truth.dropna())
+    rho = lb[(lb.ground_truth == "oracle_shapley") & (lb.metric == "spearman")].set_index("explainer")
+    assert rho.loc["treeshap_path", "value"] > rho.loc["random", "value"] + 4 * rho.loc["random", "se"]
     rob = report["robustness"]
     assert {r["setting"] for r in rob["prevalence"]} == {"general radiology", "dialysis clinic", "genetics clinic"}
     assert len(rob["prevalence"]) == 9

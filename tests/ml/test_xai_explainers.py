@@ -123,3 +123,17 @@ def test_a_users_callable_is_scored_and_a_wrong_shape_is_named(lr, data):
         benchmark_explainers(lr, cohort, explainers=[ones], n_patients=500, background_size=100)
     with pytest.raises(TypeError, match="ContractClassifier"):
         view_of(object())
+
+
+def test_shaps_progress_bar_is_dropped_and_other_stderr_passes(capsys):
+    import sys
+
+    from ml.xai.explainers import _no_progress_bar
+
+    # what shap's C++ interventional TreeSHAP writes when it runs > 10 s (seen in the 500-patient run)
+    with _no_progress_bar():
+        sys.stderr.write("\r 34%|=======             | 861/2500 [00:11<00:20]       ")
+        sys.stderr.write("\r 96%|=================== | 2405/2500 [00:29<00:01]       ")
+        sys.stderr.write("a real message\n")
+    err = capsys.readouterr().err
+    assert err == "a real message\n"
