@@ -243,8 +243,8 @@ def as_pandas(df) -> pd.DataFrame:
     # before any conversion: a Series would otherwise reach Arrow as one column of mixed values
     if isinstance(df, pd.Series):
         raise ContractError(
-            f"expected a DataFrame of patients, got a pandas Series ({len(df)} values); for one patient whose "
-            "values are this Series, pass series.to_frame().T (one row, one column per contract column)"
+            f"expected a DataFrame of patients, got a pandas Series ({len(df)} values); pass series.to_frame().T if it "
+            "is one patient's row (indexed by column names), or series.to_frame() if it is one column of several patients"
         )
     if isinstance(df, (np.ndarray, list, dict)):
         raise ContractError(
@@ -266,7 +266,13 @@ def as_pandas(df) -> pd.DataFrame:
         if hasattr(df, "__arrow_c_stream__"):
             import pyarrow as pa
 
-            return pa.table(df).to_pandas()
+            try:
+                return pa.table(df).to_pandas()
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # one column (a polars Series, an Arrow array)
+                raise ContractError(
+                    f"expected a DataFrame of patients (pandas, polars, pyarrow), got {what}, which Arrow cannot read as a "
+                    f"table ({exc}); pass a DataFrame with one column per contract column (a column: .to_frame())"
+                ) from None
         if hasattr(df, "__dataframe__"):
             return pd.api.interchange.from_dataframe(df)
     except ImportError as exc:

@@ -207,7 +207,19 @@ def read_metadata(path) -> dict:
     """The metadata of a saved model, after verifying the hashes (nothing is unpickled)."""
     p, meta_path, sha_path = _paths(path)
     _verify_hashes(p, meta_path, sha_path, None)
-    return json.loads(meta_path.read_text())
+    return read_sidecar(meta_path)
+
+
+def read_sidecar(meta_path) -> dict:
+    """A model's JSON metadata file; an unreadable one is an :class:`ArtifactError` naming it."""
+    try:
+        meta = json.loads(Path(meta_path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{str(meta_path)!r} is not valid JSON ({exc}); it is the model's metadata file: restore it "
+                            "from where the model came from, or save the model again") from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{str(meta_path)!r} holds a JSON {type(meta).__name__}, not the model's metadata object")
+    return meta
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ format.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import joblib
@@ -29,6 +28,7 @@ from .artifacts import (
     _skops_paths,
     _verify_hashes,
     _versions_text,
+    read_sidecar,
     version_differences,
 )
 from .model import CalcificationModel, Encoder
@@ -107,7 +107,7 @@ def load_model(path=None, *, knowledge=None):
         return load_skops(path, knowledge=knowledge)
     p, meta_path, sha_path = _paths(path)
     _verify_hashes(p, meta_path, sha_path, pinned)
-    meta = json.loads(meta_path.read_text())
+    meta = read_sidecar(meta_path)
     knowledge, kb = _check_provenance(p, meta, knowledge)
     model = _unpickle(p, meta)
     if not isinstance(model, CalcificationModel):
@@ -160,7 +160,7 @@ def load_skops(path, *, knowledge=None):
 
     p, meta_path, sha_path = _skops_paths(path)
     _verify_hashes(p, meta_path, sha_path, None)
-    meta = json.loads(meta_path.read_text())
+    meta = read_sidecar(meta_path)
     if meta.get("format") != "skops":
         raise ArtifactError(f"{str(meta_path)!r} does not describe a skops model (format {meta.get('format')!r})")
     knowledge, kb = _check_provenance(p, meta, knowledge)

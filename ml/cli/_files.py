@@ -30,6 +30,23 @@ def output_path(text: str) -> Path:
     return out
 
 
+def output_dir(text, option: str = "--out", what: str = "the output files") -> Path:
+    """The directory named by ``option``, created now: a path that can never be written fails
+    before any work is done, not after it. An empty path, or an existing file, is refused."""
+    if text is None or not str(text).strip():
+        raise ValueError(f"{option} {text!r}: give a directory for {what} (an empty path would write into the current directory)")
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{option} {str(text)!r} is a file; give a directory for {what}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option} {str(text)!r}: cannot create the directory ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {str(text)!r}: the directory is not writable")
+    return out
+
+
 def output_format(out: Path) -> str:
     fmt = OUTPUT_FORMATS.get(out.suffix.lower())
     if fmt is None:

@@ -83,7 +83,9 @@ class _Version(argparse.Action):
             text = version("pulmocalc")
         except PackageNotFoundError:
             text = "(not installed)"
-        parser.exit(0, f"{PROG} {text}\n")
+        # on stdout, as argparse's own version action does, so that $(pulmocalc --version) works
+        sys.stdout.write(f"{PROG} {text}\n")
+        parser.exit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     given = sys.argv[1:] if argv is None else list(argv)
-    if given and given[0].startswith("-") and given[0] not in parser._option_string_actions:
+    first = given[0].split("=", 1)[0] if given else ""
+    known = parser._option_string_actions
+    # argparse accepts unique prefixes (--vers); "--" ends the options
+    if first.startswith("-") and first != "--" and not any(o.startswith(first) for o in known):
         # without this, argparse reports the missing command, not the option it did not know
         parser.error(f"unknown option {given[0]!r}; options of a command come after it (pulmocalc COMMAND {given[0]} ...)")
     args = parser.parse_args(argv)
@@ -132,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except (ValueError, OSError) as exc:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError as exc:
+        print(f"{PROG}: error: out of memory ({_one_line(exc) or 'MemoryError'}); ask for fewer patients or a smaller run",
+              file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

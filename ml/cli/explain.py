@@ -16,6 +16,7 @@ from ._args import (
     model_from,
     prevalence_from,
 )
+from ._files import output_dir
 from ._registry import EXIT_OK, PROG, command
 from .progress import ProgressCallback, add_quiet_argument, header_line, show_progress
 
@@ -44,8 +45,8 @@ def _run_explain(args: argparse.Namespace) -> int:
 
     from ..reasons import DISCLAIMER, EXPLAIN_BATCH, explain_patients, render_text
 
-    if args.plot is not None and Path(args.plot).exists() and not Path(args.plot).is_dir():
-        raise ValueError(f"--plot {args.plot!r} is a file; give a directory for the waterfall figures (one PNG per patient)")
+    if args.plot is not None:
+        output_dir(args.plot, "--plot", "the waterfall figures (one PNG per patient)")
     model = model_from(args)
     kb = model.knowledge
     prevalence = prevalence_from(args, kb)

@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from ._args import parse_class_spec
+from ._files import output_dir
 from .progress import ProgressCallback, header_line, show_progress
 
 __all__ = ["run_partitioned_generate"]
@@ -40,9 +41,7 @@ def run_partitioned_generate(args: argparse.Namespace) -> int:
     if args.prevalence is not None:
         options["prevalence"] = parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)
     seed = int(np.random.SeedSequence().entropy) if args.seed is None else args.seed
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a directory")
+    out = output_dir(args.out, what="the partitions")
     t0 = time.perf_counter()
     with open_client(args.scheduler, args.workers) as client:
         with ProgressCallback("generating", unit="partition", enabled=show_progress(args)) as report:

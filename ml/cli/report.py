@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._files import output_dir
 from ._registry import PROG, command
 from .progress import ProgressCallback, add_quiet_argument, header_line, show_progress
 
@@ -26,9 +27,7 @@ def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
 def run_benchmark(args: argparse.Namespace) -> int:
     from ..report import build_report
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {args.out!r} is a file; give a directory")
+    out = output_dir(args.out, what="the report")
     if args.model is not None and not Path(args.model).exists():
         raise ValueError(f"--model {args.model!r}: no such file")
     from data_gen import load_knowledge

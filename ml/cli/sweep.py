@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from ._args import add_cluster_arguments, int_at_least
+from ._files import output_dir
 from ._registry import command
 from .progress import add_quiet_argument, header_line, show_progress
 
@@ -62,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     if args.train_size is not None:
         sizes = replace(sizes, train=args.train_size)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} is a file; give a directory")
+    out = output_dir(args.out, what="the sweep's tables")
     with open_client(args.scheduler, args.workers) as client:
         n_workers = len(client.scheduler_info().get("workers", {}))
         where = f"the scheduler {args.scheduler}" if args.scheduler else "a local Dask cluster"

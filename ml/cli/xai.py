@@ -14,6 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ._files import output_dir
 from ._registry import command
 from .progress import DISCLAIMER_SHORT, ProgressCallback, add_quiet_argument, header_line, show_progress
 
@@ -49,9 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--patients {args.patients}: explain at least 2 patients")
     if args.seed is None or args.seed < 0:
         raise ValueError(f"--seed {args.seed}: give a non-negative integer")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {args.out!r} is a file; give a directory")
+    out = output_dir(args.out, what="the leaderboard")
     if args.model is not None and not Path(args.model).exists():
         raise ValueError(f"--model {args.model!r}: no such file")
     t0 = time.perf_counter()

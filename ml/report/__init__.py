@@ -354,6 +354,8 @@ def render_markdown(report: dict) -> str:
     out.append("")
     renderers = dict(SECTIONS)
     for key, mod in SECTIONS:
+        if key not in report:  # a report.json written before the section existed
+            continue
         if key == "fidelity":
             out.append(mod.markdown(report[key], top=report["environment"]["settings"].get("fidelity_top", 25)))
         else:

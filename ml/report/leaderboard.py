@@ -12,7 +12,7 @@ the rows stored in ``report.json``.
 
 from __future__ import annotations
 
-from ._common import Context
+from ._common import Context, num
 
 TITLE = "3b. Which explainer recovers the truth?"
 
@@ -50,20 +50,21 @@ def run(ctx: Context) -> dict:
 def markdown(d: dict) -> str:
     import pandas as pd
 
-    from .xai import ADJUSTED, SUMMARY, findings, model_table
+    from .xai import ADJUSTED, SUMMARY, findings, model_table, normalise
 
-    frame = pd.DataFrame(d["rows"])
-    frame["ground_truth"] = frame["ground_truth"].fillna("")
-    frame["budget"] = frame["budget"].fillna("")
-    model = str(frame["model"].iloc[0])
     out = [f"## {TITLE}", ""]
+    if not d or not d.get("rows"):
+        return "\n".join(out + ["Not run in this report.", ""])
+    frame = normalise(pd.DataFrame(d["rows"]))
+    model = str(frame["model"].iloc[0])
+    budgets = d.get("budgets", {})
     out.append(
         f"Every built-in attribution method on this report's model, {d['patients']} patients (seed {d['seed']}), scored against "
         "two ground truths kept apart: **fidelity** to the model (its exact interventional Shapley values, background of "
-        f"{d['budgets']['exact_background']}) and **recovery** of the data-generating truth (the oracle's exact-game Shapley "
+        f"{budgets.get('exact_background', '—')}) and **recovery** of the data-generating truth (the oracle's exact-game Shapley "
         f"values, {d['n_permutations']} permutations, and its weight of evidence). Budgets: "
-        + ", ".join(f"{k} {v}" for k, v in d["budgets"].items())
-        + f"; the permuted-label floor trains on {d['null_train']:,} patients. {d['seconds']:.0f} s. The 500-patient page "
+        + ", ".join(f"{k} {v}" for k, v in budgets.items())
+        + f"; the permuted-label floor trains on {d['null_train']:,} patients. {num(d.get('seconds'), 0)} s. The 500-patient page "
         "with a logistic regression and a random forest beside the booster, and how to read every column, is "
         "`pulmocalc xai-bench --out DIR` (committed in `reports/xai-bench/`)."
     )

@@ -17,8 +17,8 @@ import pandas as pd
 
 from ._common import DISCLAIMER, num, table
 
-__all__ = ["ADJUSTED", "FLOORS", "SUMMARY", "findings", "leaderboard_figure", "leaderboard_markdown", "model_table", "read_leaderboard",
-           "write_leaderboard"]
+__all__ = ["ADJUSTED", "FLOORS", "SUMMARY", "findings", "leaderboard_figure", "leaderboard_markdown", "model_table", "normalise",
+           "read_leaderboard", "write_leaderboard"]
 
 TITLE = "Which explainer recovers the truth?"
 FLOORS = ("random", "permuted_label")
@@ -56,12 +56,37 @@ ADJUSTED = [  # (ground truth, metric, header): chance-adjusted agreement beyond
 
 def read_leaderboard(path) -> pd.DataFrame:
     """A leaderboard CSV written by :func:`write_leaderboard` (an empty ground truth stays "")."""
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return normalise(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+
+
+def normalise(frame: pd.DataFrame) -> pd.DataFrame:
+    """A leaderboard frame (from a CSV or ``report.json`` rows) ready to render.
+
+    Raises
+    ------
+    ValueError
+        Without the columns every leaderboard has, or when two models share a name (their rows
+        could not be told apart: name them with ``ContractClassifier(..., name=...)``).
+    """
+    from ..xai.leaderboard import LEADERBOARD_COLUMNS
+
+    frame = pd.DataFrame(frame).copy()
+    lacking = [c for c in ("model", "explainer", "ground_truth", "metric", "value") if c not in frame.columns]
+    if lacking:
+        raise ValueError(f"not a leaderboard: the column(s) {lacking} are missing (expected {LEADERBOARD_COLUMNS})")
+    for col in LEADERBOARD_COLUMNS:  # leaderboards written before a column existed
+        if col not in frame.columns:
+            frame[col] = "" if col in ("ground_truth", "budget", "output_scale") else np.nan
     frame["ground_truth"] = frame["ground_truth"].fillna("")
     frame["budget"] = frame["budget"].fillna("")
-    for col in ("shuffled", "adjusted", "adjusted_se"):  # leaderboards written before these columns
-        if col not in frame.columns:
-            frame[col] = np.nan
+    key = ["model", "explainer", "ground_truth", "metric"]
+    twice = frame[frame.duplicated(key, keep=False)]
+    if len(twice):
+        r = twice.iloc[0]
+        raise ValueError(
+            f"{len(twice)} leaderboard rows repeat a (model, explainer, ground truth, metric), e.g. ({r.model!r}, "
+            f"{r.explainer!r}, {r.ground_truth!r}, {r.metric!r}): give every model its own name (ContractClassifier(..., name=...))"
+        )
     return frame
 
 
@@ -87,8 +112,8 @@ def findings(frame: pd.DataFrame) -> list[str]:
         sec = _value(frame, best.model, best.explainer, "", "seconds_per_patient")
         out.append(
             f"Best recovery of the data-generating truth: **{best.explainer}** on the **{best.model}** "
-            f"(Spearman ρ with the oracle's exact-game Shapley values {best.value:.3f} ± {best['se']:.3f}) "
-            f"at {sec * 1e3:.2f} ms per patient."
+            f"(Spearman ρ with the oracle's exact-game Shapley values {best.value:.3f} ± {num(best['se'], 3)}) "
+            f"at {num(sec * 1e3, 2)} ms per patient."
         )
     for model in dict.fromkeys(frame.model):
         fid = real[(real.model == model) & (real.ground_truth == "model") & (real.metric == "spearman")]
@@ -129,7 +154,7 @@ def findings(frame: pd.DataFrame) -> list[str]:
                     f"Floor **{e}**, {label}, chance-adjusted: {sel.adjusted.min():+.3f} … {sel.adjusted.max():+.3f} over "
                     f"{sel.model.nunique()} model{'s' if sel.model.nunique() > 1 else ''} × {sel.ground_truth.nunique()} ground "
                     f"truths (largest: {worst.metric} on the {worst.model} against {worst.ground_truth}, "
-                    f"{worst.adjusted:+.3f} ± {worst.adjusted_se:.3f})."
+                    f"{worst.adjusted:+.3f} ± {num(worst.adjusted_se, 3)})."
                 )
     return out
 
@@ -142,7 +167,7 @@ def model_table(frame: pd.DataFrame, model, spec, col: str) -> str:
         cells = [e] if col == "adjusted" else [e, budget or "—"]
         for g, m, _ in spec:
             v = _value(frame, model, e, g, m, col)
-            cells.append(f"{v * 1e3:.2f} ms" if m == "seconds_per_patient" else num(v, 3))
+            cells.append(f"{num(v * 1e3, 2)} ms" if m == "seconds_per_patient" and np.isfinite(v) else num(v, 3))
         rows.append(cells)
     head = ["explainer"] if col == "adjusted" else ["explainer", "budget"]
     return table(head + [h for _, _, h in spec], rows, ["l"] * len(head) + ["r"] * len(spec))
@@ -151,6 +176,7 @@ def model_table(frame: pd.DataFrame, model, spec, col: str) -> str:
 def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta: dict | None = None) -> str:
     """The leaderboard page: settings, findings, one summary table per model, how to read it."""
     meta = meta or {}
+    frame = normalise(frame)
     out = [f"# {TITLE}", "", f"> {DISCLAIMER}", ""]
     n = int(frame["n_patients"].max()) if len(frame) else 0
     out.append(
@@ -190,7 +216,9 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
         "0 for attributions that know nothing about the patient, 1 for perfect agreement.",
         "- The floors: **random** attributions sit at uniform chance on every raw metric and at 0 on every adjusted "
         "one. The **permuted_label** model (the same kind of model trained on permuted labels, explained exactly) sits "
-        "at 0 on the signed agreement over all columns (ρ, sign), raw and adjusted. On the top-k and rank metrics "
+        "near 0 on the signed agreement over all columns (ρ, sign), raw and adjusted: within a few hundredths, which "
+        "is the spread between null models (5 refits, `tests/ml/test_xai_floors.py`), not the smaller ± over patients "
+        "shown here for one null model. On the top-k and rank metrics "
         "(FA, RA, RC, PRA, and less so SA and SRA, which also ask for the sign) it stays above 0 even adjusted (the Findings give the range): a model that learnt nothing about the "
         "classes still puts its largest attributions on the patient's unusual values (a rare finding present, a lab "
         "far from the mean), and so do the truths. For an additive model this is exact: a column's Shapley value is "

@@ -365,7 +365,8 @@ class PermutedLabelFloor(Explainer):
 
     def explain(self, view, checked):
         if self.train is None or LABEL not in self.train.columns:
-            raise ValueError("the permuted-label floor needs a labelled training cohort (train=)")
+            raise ValueError("the permuted-label floor needs a labelled training cohort: PermutedLabelFloor(train=...), or "
+                             "train_size > 0 in ml.benchmark_explainers (its patients are drawn from the cohort)")
         if view.name not in self._null:
             from threadpoolctl import threadpool_limits
 

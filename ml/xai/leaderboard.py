@@ -59,6 +59,24 @@ def _named(explainers, background, train, random_state, budgets) -> dict:
     return out
 
 
+def _check_arguments(cohort, ground_truth, **ints) -> tuple[str, ...]:
+    """The ground truths as a tuple without repeats; every size a whole number in its range."""
+    if not isinstance(cohort, pd.DataFrame):
+        raise TypeError(f"cohort must be a pandas DataFrame of labelled patients, got {type(cohort).__name__}")
+    if isinstance(ground_truth, str):
+        ground_truth = (ground_truth,)
+    if ground_truth is None or not len(ground_truth):
+        raise ValueError(f"ground_truth: give one or more of {list(GROUND_TRUTHS)}, got {ground_truth!r}")
+    unknown = sorted(set(ground_truth) - set(GROUND_TRUTHS))
+    if unknown:
+        raise ValueError(f"unknown ground truth(s) {unknown}; choose from {list(GROUND_TRUTHS)}")
+    lowest = {"n_patients": 2, "background_size": 1, "train_size": 0, "n_permutations": 1, "deletion_k": 0, "random_state": 0}
+    for name, value in ints.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lowest[name]:
+            raise ValueError(f"{name}={value!r}: give a whole number >= {lowest[name]}")
+    return tuple(dict.fromkeys(ground_truth))
+
+
 def _draw(cohort: pd.DataFrame, n_patients: int, background_size: int, train_size: int, rng):
     need = n_patients + background_size
     if len(cohort) < need:
@@ -138,14 +156,21 @@ def benchmark_explainers(
     Raises
     ------
     ValueError
-        For an unknown ground truth, a cohort too small or without labels where the floor needs
-        them, or an explainer returning the wrong shape or non-finite values (naming it).
+        For an unknown ground truth, a size or seed that is not a whole number in its range
+        (``n_patients`` >= 2, ``deletion_k`` <= 52, ...), a cohort too small or without labels
+        where the floor needs them, or an explainer returning the wrong shape or non-finite
+        values (naming it).
+    TypeError
+        For a cohort that is not a pandas DataFrame.
+    RuntimeError
+        When an explainer raises, naming it (the original exception is chained; a ValueError
+        stays a ValueError).
     """
     from threadpoolctl import threadpool_limits
 
-    unknown = sorted(set(ground_truth) - set(GROUND_TRUTHS))
-    if unknown:
-        raise ValueError(f"unknown ground truth(s) {unknown}; choose from {list(GROUND_TRUTHS)}")
+    ground_truth = _check_arguments(cohort, ground_truth, n_patients=n_patients, background_size=background_size,
+                                    train_size=train_size, n_permutations=n_permutations, deletion_k=deletion_k,
+                                    random_state=random_state)
     say = progress or (lambda s: None)
     view = view_of(model)
     rng = np.random.default_rng(random_state)
@@ -155,6 +180,8 @@ def benchmark_explainers(
     checked = view.check(X)
     cols, classes = list(view.encoder.columns), list(view.classes)
     n, J, K = len(checked), len(cols), len(classes)
+    if deletion_k > J:
+        raise ValueError(f"deletion_k={deletion_k}: at most the {J} columns can be blanked")
     named = _named(explainers, bg, train, random_state, budgets)
     Z = to_codes(view.encoder, checked)
     rows: list[dict] = []
@@ -173,10 +200,14 @@ def benchmark_explainers(
             say(f"xai: {view.name}: {name} on {n} patients")
             # an untimed warm-up on two patients: numba compiles shap's masking code, the floor
             # trains its null model; seconds per patient then measure explaining alone
-            ex(model, checked.iloc[:2])
-            t0 = time.perf_counter()
-            a = ex(model, checked)
-            seconds = time.perf_counter() - t0
+            try:
+                ex(model, checked.iloc[:2])
+                t0 = time.perf_counter()
+                a = ex(model, checked)
+                seconds = time.perf_counter() - t0
+            except Exception as exc:  # name the explainer: a bare ZeroDivisionError says nothing of which
+                message = f"explainer {name!r} failed on the {view.name}: {type(exc).__name__}: {exc}"
+                raise (ValueError if isinstance(exc, ValueError) else RuntimeError)(message) from exc
             outputs[name] = (check_attributions(a, n, J, K, name), seconds, getattr(ex, "budget", ""))
             if "model" in ground_truth and isinstance(ex, (TreeInterventional, AdditiveExact)) and ex.background is bg:
                 truths.setdefault("model", centre(a))

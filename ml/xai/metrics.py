@@ -40,8 +40,30 @@ def rows(a) -> np.ndarray:
     if a.ndim != 3:
         raise ValueError(f"attributions must have shape (patients, columns, classes), got {a.shape}")
     n, J, K = a.shape
-    # rounding away float noise keeps exact ties tied and exact zeros zero (as ml.audit does)
-    return np.round(np.moveaxis(a, 2, 1).reshape(n * K, J), 12)
+    # rounding away float noise (12 significant digits of the array's largest value) keeps exact
+    # ties tied and exact zeros zero, as ml.audit does, whatever the attributions' scale
+    top = float(np.max(np.abs(a))) if a.size else 0.0
+    scale = 10.0 ** np.floor(np.log10(top)) if top > 0 else 1.0
+    return np.round(np.moveaxis(a, 2, 1).reshape(n * K, J) / scale, 12) * scale
+
+
+def _check_pair(a, b, names=("attributions", "truth")) -> tuple[np.ndarray, np.ndarray]:
+    """Both as float arrays (patients, columns, classes) of one shape, finite, with patients."""
+    out = []
+    for x, name in zip((a, b), names):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 3:
+            raise ValueError(f"{name} must have shape (patients, columns, classes), got {x.shape}")
+        bad = ~np.isfinite(x)
+        if bad.any():
+            raise ValueError(f"{name} hold {int(bad.sum())} non-finite value(s) (NaN or inf), first at (patient, column, class) "
+                             f"{tuple(int(i) for i in np.argwhere(bad)[0])}; attributions and truths must be finite numbers")
+        out.append(x)
+    if out[0].shape != out[1].shape:
+        raise ValueError(f"{names[0]} of shape {out[0].shape} do not match the {names[1]}'s {out[1].shape}")
+    if out[0].shape[0] == 0:
+        raise ValueError(f"{names[0]} have no patients (shape {out[0].shape})")
+    return out[0], out[1]
 
 
 def _dense(a: np.ndarray) -> np.ndarray:
@@ -149,7 +171,9 @@ def shuffled_null(a, b, ks=KS, shuffles: int = SHUFFLES) -> dict[str, np.ndarray
     ``shuffles`` shifts s spread evenly over 1 .. n - 1, and the scores averaged per row. Returns
     arrays of length n * K (patient-major, as :func:`rows`); all NaN when n < 2.
     """
-    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = _check_pair(a, b)
+    if int(shuffles) != shuffles or shuffles < 1:
+        raise ValueError(f"shuffles must be a positive integer, got {shuffles!r}")
     n = a.shape[0]
     A = rows(a)
     if n < 2:
@@ -171,16 +195,18 @@ def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
     chance-adjusted agreement ``(value - shuffled) / (1 - shuffled)`` with its standard error over
     patients (from the per-patient differences, so the null's own sampling error is included).
     """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.shape != b.shape:
-        raise ValueError(f"attributions of shape {a.shape} do not match the truth's {b.shape}")
-    n = a.shape[0]
+    a, b = _check_pair(a, b)
+    n, J = a.shape[:2]
+    bad_k = [k for k in ks if not 1 <= k <= J]
+    if bad_k:
+        raise ValueError(f"top-k sizes ks={tuple(ks)}: each must be between 1 and the {J} columns; pass ks= to choose others")
     A, B = rows(a), rows(b)
     got, chance, null = row_metrics(A, B, ks), chance_levels(B, ks), shuffled_null(a, b, ks)
     out = {}
     for m, v in got.items():
         value, se = _mean_se(v, n)
-        shuffled = _mean_se(null[m], n)[0]
+        # the null over the same rows as the value, so that both average over the same patients
+        shuffled = _mean_se(np.where(np.isnan(v), np.nan, null[m]), n)[0]
         adjusted = adjusted_se = np.nan
         if shuffled < 1:
             adjusted = (value - shuffled) / (1.0 - shuffled)

@@ -134,3 +134,13 @@ def test_the_declared_floors_are_the_ones_the_floor_check_installs():
     pins = dict(p.split("==") for p in module.floors())
     assert {"numpy", "scikit-learn", "pandas", "joblib", "scipy"} <= set(pins)
     assert int(pins["numpy"].split(".")[0]) >= 2  # numpy 1.x cannot read a numpy 2 random generator
+
+
+def test_a_metadata_file_that_is_not_json_is_named(saved, tmp_path):
+    _, path = saved
+    bad = _copy(path, tmp_path)
+    bad.with_suffix(".json").write_text("{'format_version': 3,\n")  # hand-edited: single quotes
+    _rehash(bad)  # consistent hashes, so the JSON itself is what fails
+    for load in (load_model, read_metadata):
+        with pytest.raises(ArtifactError, match=r"copy\.json' is not valid JSON .*the model's metadata file"):
+            load(bad)

@@ -268,3 +268,20 @@ def test_an_option_before_the_command_is_named(capsys, argv):
     status, out, err = run_in_process(*argv, capsys=capsys)
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and f"unknown option {argv[0]!r}; options of a command come after it" in err
+
+
+def test_version_goes_to_stdout_and_prefixes_work(capsys):
+    for argv in (("--version",), ("--vers",)):
+        status, out, err = run_in_process(*argv, capsys=capsys)
+        assert status == 0 and out.startswith("pulmocalc ") and err == "", (argv, out, err)
+
+
+def test_running_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch):
+    import data_gen
+
+    def huge(*args, **kwargs):
+        raise MemoryError("Unable to allocate 41.0 GiB")
+
+    monkeypatch.setattr(data_gen, "iter_cohort", huge)
+    status, out, err = run_in_process("generate", "--n", "10", "--out", str(tmp_path / "x.csv"), capsys=capsys)
+    assert status == 2 and err.count("\n") == 1 and "out of memory (Unable to allocate 41.0 GiB)" in err, err

@@ -317,3 +317,18 @@ def test_the_report_directory_does_not_make_the_tree_dirty(tmp_path):
     assert git_commit(tmp_path)["dirty"] is True
     (tmp_path / "code.py").write_text("x = 2\n")  # a change to the code still counts
     assert git_commit(tmp_path, exclude=tmp_path / "out")["dirty"] is True
+
+
+def test_the_leaderboard_section_renders_partial_and_old_inputs(report):
+    from ml.report import leaderboard, render_markdown
+
+    assert "Not run in this report." in leaderboard.markdown({})
+    rows = report["leaderboard"]["rows"]
+    old = [{k: v for k, v in r.items() if k not in ("shuffled", "adjusted", "adjusted_se")} for r in rows]
+    assert "3b. Which explainer" in leaderboard.markdown({**report["leaderboard"], "rows": old})
+    with pytest.raises(ValueError, match="give every model its own name"):
+        leaderboard.markdown({**report["leaderboard"], "rows": rows + rows})
+    # a report.json written before section 3b existed still renders, without it
+    older = {k: v for k, v in report.items() if k != "leaderboard"}
+    md = render_markdown(older)
+    assert "## 3b." not in md and "## 4. Robustness" in md

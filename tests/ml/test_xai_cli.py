@@ -63,8 +63,14 @@ def test_bad_input_is_one_clear_error(tmp_path, argv, message):
         run(_args("--quick", "--out", str(tmp_path / "o"), *argv))
 
 
-def test_out_must_be_a_directory(tmp_path):
+def test_out_must_be_a_directory_that_can_be_made_before_any_work(tmp_path, capsys):
     f = tmp_path / "file.txt"
     f.write_text("x")
     with pytest.raises(ValueError, match="is a file; give a directory"):
         run(_args("--quick", "--out", str(f)))
+    # under a file: refused up front (it failed after the whole run), and nothing was printed yet
+    with pytest.raises(ValueError, match="cannot create the directory"):
+        run(_args("--quick", "--out", str(f / "sub")))
+    with pytest.raises(ValueError, match="an empty path would write into the current directory"):
+        run(_args("--quick", "--out", ""))
+    assert capsys.readouterr().out == ""

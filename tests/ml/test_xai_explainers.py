@@ -137,3 +137,26 @@ def test_shaps_progress_bar_is_dropped_and_other_stderr_passes(capsys):
         sys.stderr.write("a real message\n")
     err = capsys.readouterr().err
     assert err == "a real message\n"
+
+
+def test_benchmark_arguments_are_checked_and_a_failing_explainer_is_named(small_model):
+    cohort = generate_cohort(60, random_state=9)
+    kw = dict(n_patients=4, background_size=10, train_size=0, n_permutations=2, audit=False)
+    for bad, message in [({"n_patients": 0}, r"n_patients=0: give a whole number >= 2"),
+                         ({"n_patients": 2.5}, r"n_patients=2.5"),
+                         ({"random_state": -1}, r"random_state=-1"),
+                         ({"deletion_k": 100}, r"deletion_k=100: at most the 52 columns"),
+                         ({"ground_truth": None}, r"ground_truth: give one or more")]:
+        with pytest.raises(ValueError, match=message):
+            benchmark_explainers(small_model, cohort, explainers={"random": lambda m, X: np.zeros((len(X), 52, 5))}, **{**kw, **bad})
+    with pytest.raises(TypeError, match="cohort must be a pandas DataFrame"):
+        benchmark_explainers(small_model, cohort.to_numpy(), **kw)
+    with pytest.raises(RuntimeError, match=r"explainer 'boom' failed on the booster: ZeroDivisionError"):
+        benchmark_explainers(small_model, cohort, explainers={"boom": lambda m, X: 1 / 0}, **kw)
+    # a single name is one ground truth, not its letters; a repeat is dropped
+    lb = benchmark_explainers(small_model, cohort, explainers={"zero": lambda m, X: np.zeros((len(X), 52, 5))},
+                              ground_truth="model", **kw)
+    assert set(lb.ground_truth) == {"", "model"}
+    lb2 = benchmark_explainers(small_model, cohort, explainers={"zero": lambda m, X: np.zeros((len(X), 52, 5))},
+                               ground_truth=["model", "model"], **kw)
+    assert len(lb2) == len(lb)

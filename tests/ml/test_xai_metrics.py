@@ -177,3 +177,33 @@ def test_shuffled_null_pairs_each_patient_with_others_only():
     null = shuffled_null(b, b)
     assert np.all(null["spearman"] < 0.9)
     assert np.isnan(shuffled_null(b[:1], b[:1])["spearman"]).all()  # one patient: no other to pair with
+
+
+def test_bad_inputs_are_refused_naming_what_is_wrong():
+    from ml.xai.metrics import shuffled_null
+
+    b = _truths(n=20, seed=4)
+    a = b.copy()
+    a[3, 7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"attributions hold 1 non-finite value\(s\).*\(3, 7, 1\)"):
+        agreement(a, b)
+    with pytest.raises(ValueError, match=r"truth hold 1 non-finite"):
+        agreement(b, np.where(a == a, b, np.inf))
+    with pytest.raises(ValueError, match=r"shape \(10, 52, 5\) do not match the truth's \(20, 52, 5\)"):
+        shuffled_null(b[:10], b)
+    with pytest.raises(ValueError, match="shuffles must be a positive integer"):
+        shuffled_null(b, b, shuffles=0)
+    with pytest.raises(ValueError, match="have no patients"):
+        agreement(b[:0], b[:0])
+    with pytest.raises(ValueError, match=r"between 1 and the 4 columns; pass ks="):
+        agreement(b[:, :4], b[:, :4])
+
+
+def test_metrics_do_not_depend_on_the_attributions_scale():
+    b = _truths(n=40, seed=5)
+    a = b + np.random.default_rng(6).normal(size=b.shape)
+    base = agreement(a, b)
+    for scale in (1e-13, 1e6):  # rounding was absolute: at 1e-13 every attribution became 0
+        got = agreement(a * scale, b)
+        for m in ("spearman", "FA@5", "RC", "sign_agreement"):
+            assert got[m]["value"] == pytest.approx(base[m]["value"], abs=1e-9), (scale, m)
