@@ -185,7 +185,10 @@ def validate_frame(
 
     index = pd.Index(df[id_column]) if id_column is not None else df.index
     if id_column is not None:
-        _check_identifiers(index, id_column)
+        # a chunk of a file (data_gen.reader numbers its rows "patient" from the file's first row)
+        # names the file's rows; any other frame its own, counted from 1
+        rows = df.index.to_numpy() if isinstance(df.index, pd.RangeIndex) and df.index.name == "patient" else None
+        _check_identifiers(index, id_column, rows)
     shown = _display_index(index)
     # the vectorized check first; it gives up (None) on anything the detailed check must word
     out = fast_columns(df, kb, names, missing) if _FAST else None
@@ -295,20 +298,21 @@ def canonical_frame(df: pd.DataFrame, knowledge=None) -> pd.DataFrame:
     return validate_frame(df, knowledge=knowledge, extra="ignore")
 
 
-def _check_identifiers(index: pd.Index, id_column: str) -> None:
+def _check_identifiers(index: pd.Index, id_column: str, rows=None) -> None:
     """Every patient has one identifier of its own: a blank or a repeated one is refused.
 
     Outputs name patients by it (``patient``), so a blank would print as "nan" and a repeat would
     make two patients indistinguishable. Rows are counted from 1, as in a spreadsheet.
     """
+    number = np.arange(1, len(index) + 1) if rows is None else np.asarray(rows)
     blank = np.flatnonzero(pd.isna(index))
     if len(blank):
-        rows = ", ".join(str(r + 1) for r in blank[:5]) + (" and more" if len(blank) > 5 else "")
+        rows = ", ".join(str(number[r]) for r in blank[:5]) + (" and more" if len(blank) > 5 else "")
         raise ContractError(f"column {id_column!r} (the identifier): row{'s' if len(blank) > 1 else ''} {rows} "
                             f"{'have' if len(blank) > 1 else 'has'} no identifier; every patient needs its own")
     repeated = index[index.duplicated(keep=False)]
     if len(repeated):
         value = repeated[0]
-        rows = ", ".join(str(r + 1) for r in np.flatnonzero(index == value)[:5])
+        rows = ", ".join(str(number[r]) for r in np.flatnonzero(index == value)[:5])
         raise ContractError(f"column {id_column!r} (the identifier): value {value!r} is repeated (rows {rows}); "
                             "every patient needs its own identifier")

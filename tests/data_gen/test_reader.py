@@ -179,3 +179,28 @@ def test_identifiers_are_kept_as_written_and_must_be_unique(tmp_path):
         path.write_text("case_id,age_years,sex\na,40,female\n,50,male\n", encoding="utf-8")
         with pytest.raises(ContractError, match=r"column 'case_id' \(the identifier\): row 2 has no identifier"):
             read_patients(path, id_column="case_id")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_repeated_identifier_is_refused_across_chunks_with_the_files_row(tmp_path, suffix):
+    from data_gen import iter_patients
+
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    frame = pd.DataFrame({"case_id": list("abcdefg"), "age_years": [40.0] * 7})
+    path = tmp_path / f"ids{suffix}"
+    write = {".csv": lambda p: frame.to_csv(p, index=False), ".parquet": lambda p: frame.to_parquet(p, index=False)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write[suffix](path)
+        assert sum(len(c) for c in iter_patients(path, id_column="case_id", chunksize=2)) == 7
+        # 'b' again in row 6, three chunks later: each chunk alone has no repeat
+        frame.loc[5, "case_id"] = "b"
+        write[suffix](path)
+        with pytest.raises(ContractError, match=r"value 'b' at row 6 repeats an earlier row's"):
+            list(iter_patients(path, id_column="case_id", chunksize=2))
+        # a repeat inside a later chunk names the file's rows, not the chunk's
+        frame.loc[5, "case_id"] = "e"
+        write[suffix](path)
+        with pytest.raises(ContractError, match=r"value 'e' is repeated \(rows 5, 6\)"):
+            list(iter_patients(path, id_column="case_id", chunksize=3))
