@@ -10,6 +10,13 @@ block) and appends each as Parquet row groups, so a worker's peak memory is boun
 slice, never by ``n``. Each partition appears atomically (written as ``.part-*.tmp``, a name the
 Parquet readers skip, then renamed), so readers never see half a file.
 
+An interrupted run can be finished: ``_pulmocalc-dataset.json`` (a name Parquet readers skip,
+as they skip every name starting with ``_`` or ``.``) records what the dataset is (``n``,
+partitions, seed, cohort options, the knowledge base's SHA-256) before any partition is written,
+and ``complete`` once all are. ``resume=True`` checks that record against the call and writes only
+the partitions whose file is missing; as the partitions depend on nothing but the seed and their
+row range, the finished dataset is the one an uninterrupted run writes.
+
 Files are ``part-00000.parquet`` ... in row order, without an index; pandas
 (``pd.read_parquet(dir)``), Dask (``dd.read_parquet(dir)``) and polars
 (``pl.read_parquet(dir + "/*.parquet")``) read the directory back in that order. Dask is imported
@@ -19,6 +26,7 @@ run in this process.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import time
@@ -26,13 +34,15 @@ from pathlib import Path
 
 from .sampler import BLOCK_SIZE, _check_n, generate_cohort
 
-__all__ = ["partition_bounds", "partition_path", "write_partition", "generate_partitioned", "CHUNK_ROWS"]
+__all__ = ["partition_bounds", "partition_path", "write_partition", "generate_partitioned", "CHUNK_ROWS", "MANIFEST"]
 
 #: Rows generated and written at a time inside one partition (a multiple of the block size).
 CHUNK_ROWS = 8 * BLOCK_SIZE
 #: Parquet row group of the partitions (as ``pulmocalc generate`` writes single files).
 ROW_GROUP = 1 << 16
 COMPRESSION = "snappy"
+#: What the dataset in a directory is, written before its partitions (see the module docstring).
+MANIFEST = "_pulmocalc-dataset.json"
 
 
 def partition_bounds(n: int, partitions: int) -> list[tuple[int, int]]:
@@ -108,8 +118,38 @@ def write_partition(out_dir: str | Path, n: int, partitions: int, index: int, *,
     }
 
 
+def _describe(n, partitions, random_state, knowledge, cohort_options) -> dict:
+    from .knowledge import load_knowledge
+
+    options = json.loads(json.dumps(cohort_options, sort_keys=True, default=list))  # tuples as lists, as read back
+    return {"format": 1, "n": n, "partitions": partitions, "random_state": random_state,
+            "knowledge_sha256": load_knowledge(knowledge).sha256, "cohort_options": options}
+
+
+def _write_manifest(out_dir: Path, record: dict) -> None:
+    tmp = out_dir / f".{MANIFEST}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, out_dir / MANIFEST)
+
+
+def _check_resume(out_dir: Path, wanted: dict) -> dict:
+    path = out_dir / MANIFEST
+    if not path.exists():
+        raise ValueError(f"cannot resume in {str(out_dir)!r}: no {MANIFEST} there (a dataset written by this version, "
+                         "interrupted); start again in an empty directory")
+    try:
+        had = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot resume: {str(path)!r} is unreadable ({exc})") from None
+    for key in ("n", "partitions", "random_state", "knowledge_sha256", "cohort_options"):
+        if had.get(key) != wanted[key]:
+            raise ValueError(f"cannot resume in {str(out_dir)!r}: its dataset has {key} = {had.get(key)!r}, this run "
+                             f"{wanted[key]!r}; resume with the same settings, or start again in an empty directory")
+    return had
+
+
 def generate_partitioned(n: int, out_dir: str | Path, partitions: int, *, random_state: int, client=None,
-                         knowledge=None, on_done=None, **cohort_options) -> list[dict]:
+                         knowledge=None, on_done=None, resume: bool = False, **cohort_options) -> list[dict]:
     """Write the ``n``-patient cohort as ``partitions`` Parquet files in ``out_dir``.
 
     Parameters
@@ -127,6 +167,10 @@ def generate_partitioned(n: int, out_dir: str | Path, partitions: int, *, random
         A knowledge base file readable by every worker (None: the shipped one).
     on_done : callable, optional
         Called with each task's result dict as it finishes (progress).
+    resume : bool
+        Finish an interrupted run in ``out_dir``: its ``_pulmocalc-dataset.json`` must describe
+        this same dataset; only the missing partitions are written (the others are returned
+        with ``"resumed": True``).
     **cohort_options
         ``prevalence``, ``recording``, ``latent``: as :func:`data_gen.generate_cohort`.
 
@@ -138,35 +182,50 @@ def generate_partitioned(n: int, out_dir: str | Path, partitions: int, *, random
     Raises
     ------
     ValueError
-        Bad ``n``/``partitions``, a seed that is not a non-negative int, or ``out_dir`` already
-        holding partitions.
+        Bad ``n``/``partitions``, a seed that is not a non-negative int, ``out_dir`` already
+        holding partitions (without ``resume``), or a ``resume`` whose directory holds another
+        dataset (naming the first setting that differs).
     """
     bounds = partition_bounds(n, partitions)
     if isinstance(random_state, bool) or not isinstance(random_state, int) or random_state < 0:
         raise ValueError(f"random_state must be a non-negative int (one seed for every partition), got {random_state!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    existing = sorted(p.name for p in out_dir.glob("part-*.parquet"))
-    if existing:
-        raise ValueError(f"--out {str(out_dir)!r} already holds {len(existing)} partition files ({existing[0]}, ...); "
-                         "use an empty directory")
     knowledge = None if knowledge is None else str(knowledge)
-    args = dict(random_state=random_state, knowledge=knowledge, **cohort_options)
-    results = [None] * len(bounds)
-    if client is None:
+    record = _describe(n, partitions, random_state, knowledge, cohort_options)
+    existing = sorted(p.name for p in out_dir.glob("part-*.parquet"))
+    results: list = [None] * len(bounds)
+    if resume:
+        _check_resume(out_dir, record)
         for i in range(len(bounds)):
+            path = partition_path(out_dir, i)
+            if path.exists():
+                results[i] = {"index": i, "rows": bounds[i][1] - bounds[i][0], "path": str(path), "seconds": 0.0,
+                              "pid": None, "max_rss_bytes": 0, "resumed": True}
+    elif existing:
+        raise ValueError(f"--out {str(out_dir)!r} already holds {len(existing)} partition files ({existing[0]}, ...); "
+                         "use an empty directory, or resume an interrupted run of the same dataset (resume=True, --resume)")
+    _write_manifest(out_dir, {**record, "complete": False})
+    todo = [i for i in range(len(bounds)) if results[i] is None]
+    for r in results:
+        if r is not None and on_done:
+            on_done(r)
+    args = dict(random_state=random_state, knowledge=knowledge, **cohort_options)
+    if client is None:
+        for i in todo:
             results[i] = write_partition(out_dir, n, partitions, i, **args)
             if on_done:
                 on_done(results[i])
-        return results
-    from distributed import as_completed  # a client implies Dask is installed
+    else:
+        from distributed import as_completed  # a client implies Dask is installed
 
-    futures = [client.submit(write_partition, str(out_dir), n, partitions, i, **args, retries=2, pure=False,
-                             key=f"pulmocalc-partition-{i}-of-{partitions}-{random_state}-{os.getpid()}")
-               for i in range(len(bounds))]
-    for fut in as_completed(futures, loop=client.loop):
-        r = fut.result()
-        results[r["index"]] = r
-        if on_done:
-            on_done(r)
+        futures = [client.submit(write_partition, str(out_dir), n, partitions, i, **args, retries=2, pure=False,
+                                 key=f"pulmocalc-partition-{i}-of-{partitions}-{random_state}-{os.getpid()}")
+                   for i in todo]
+        for fut in as_completed(futures, loop=client.loop):
+            r = fut.result()
+            results[r["index"]] = r
+            if on_done:
+                on_done(r)
+    _write_manifest(out_dir, {**record, "complete": True})
     return results

@@ -54,6 +54,9 @@ def _generate_arguments(p: argparse.ArgumentParser) -> None:
     part.add_argument("--partitions", type=int_at_least(1), metavar="K",
                       help="write a partitioned Parquet dataset: --out is a directory, K files, one Dask task each "
                       "(the same rows as one file; --chunk-size does not apply)")
+    part.add_argument("--resume", action="store_true",
+                      help="finish an interrupted --partitions run in --out: only the missing partitions are written "
+                      "(the settings must match the run's; --seed may be left out)")
     add_cluster_arguments(part)
     add_quiet_argument(p)
 
@@ -65,8 +68,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         from .partitioned import run_partitioned_generate
 
         return run_partitioned_generate(args)
-    if args.scheduler is not None or args.workers is not None:
-        raise ValueError("--scheduler and --workers apply to a partitioned dataset; add --partitions K")
+    if args.scheduler is not None or args.workers is not None or args.resume:
+        raise ValueError("--scheduler, --workers and --resume apply to a partitioned dataset; add --partitions K")
     # imported here so that usage errors and --help answer without loading numpy and pandas
     import numpy as np
 

@@ -40,8 +40,12 @@ def run_partitioned_generate(args: argparse.Namespace) -> int:
     options = {"latent": args.latent}
     if args.prevalence is not None:
         options["prevalence"] = parse_class_spec(args.prevalence, "--prevalence", kb.class_names, float)
-    seed = int(np.random.SeedSequence().entropy) if args.seed is None else args.seed
     out = output_dir(args.out, what="the partitions")
+    seed = args.seed
+    if seed is None and args.resume:
+        seed = _recorded_seed(out)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
     t0 = time.perf_counter()
     with open_client(args.scheduler, args.workers) as client:
         with ProgressCallback("generating", unit="partition", enabled=show_progress(args)) as report:
@@ -52,10 +56,24 @@ def run_partitioned_generate(args: argparse.Namespace) -> int:
                 report(len(done), args.partitions)
 
             results = generate_partitioned(args.n, out, args.partitions, random_state=seed, client=client, on_done=on_done,
+                                           resume=args.resume,
                                            knowledge=None if args.knowledge is None else str(Path(args.knowledge).resolve()),
                                            **options)
     secs = time.perf_counter() - t0
     peak = max(r["max_rss_bytes"] for r in results) / 2**20
-    print(f"generate: {args.n:,} patients in {len(results)} partitions of {out}/ (seed {seed}) in {secs:.1f} s; "
-          f"largest worker peak RSS {peak:.0f} MiB")
+    kept = sum(1 for r in results if r.get("resumed"))
+    print(f"generate: {args.n:,} patients in {len(results)} partitions of {out}/ (seed {seed}) in {secs:.1f} s"
+          + (f", {kept} kept from the interrupted run" if kept else "") + f"; largest worker peak RSS {peak:.0f} MiB")
     return 0
+
+
+def _recorded_seed(out):
+    """The seed of the dataset being resumed (None when its record is missing; generate_partitioned says so)."""
+    import json
+
+    from data_gen.partitioned import MANIFEST
+
+    try:
+        return json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("random_state")
+    except (OSError, ValueError):
+        return None
