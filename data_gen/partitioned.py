@@ -34,7 +34,8 @@ from pathlib import Path
 
 from .sampler import BLOCK_SIZE, _check_n, generate_cohort
 
-__all__ = ["partition_bounds", "partition_path", "write_partition", "generate_partitioned", "CHUNK_ROWS", "MANIFEST"]
+__all__ = ["partition_bounds", "partition_path", "write_partition", "generate_partitioned", "read_manifest", "CHUNK_ROWS",
+           "MANIFEST"]
 
 #: Rows generated and written at a time inside one partition (a multiple of the block size).
 CHUNK_ROWS = 8 * BLOCK_SIZE
@@ -132,15 +133,28 @@ def _write_manifest(out_dir: Path, record: dict) -> None:
     os.replace(tmp, out_dir / MANIFEST)
 
 
-def _check_resume(out_dir: Path, wanted: dict) -> dict:
-    path = out_dir / MANIFEST
+def read_manifest(out_dir: str | Path) -> dict | None:
+    """The record of the dataset in ``out_dir`` (see the module docstring), or None without one.
+
+    Raises
+    ------
+    ValueError
+        When the record exists but cannot be read as JSON.
+    """
+    path = Path(out_dir) / MANIFEST
     if not path.exists():
-        raise ValueError(f"cannot resume in {str(out_dir)!r}: no {MANIFEST} there (a dataset written by this version, "
-                         "interrupted); start again in an empty directory")
+        return None
     try:
-        had = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot resume: {str(path)!r} is unreadable ({exc})") from None
+
+
+def _check_resume(out_dir: Path, wanted: dict) -> dict:
+    had = read_manifest(out_dir)
+    if had is None:
+        raise ValueError(f"cannot resume in {str(out_dir)!r}: no {MANIFEST} there (a dataset written by this version, "
+                         "interrupted); start again in an empty directory")
     for key in ("n", "partitions", "random_state", "knowledge_sha256", "cohort_options"):
         if had.get(key) != wanted[key]:
             raise ValueError(f"cannot resume in {str(out_dir)!r}: its dataset has {key} = {had.get(key)!r}, this run "

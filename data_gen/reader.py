@@ -34,7 +34,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .contract import LABEL, ContractError, _kb, validate_frame
@@ -359,15 +358,15 @@ class _IdentifierLedger:
     def add(self, index: pd.Index, first_row: int) -> None:
         if self.id_column is None:
             return
-        h = pd.util.hash_array(index.to_numpy(dtype=object))
-        again = np.flatnonzero(pd.Index(h).isin(self.hashes)) if self.hashes else []
-        if len(again):
-            r = int(again[0])
+        h = pd.util.hash_array(index.to_numpy(dtype=object)).tolist()
+        # isdisjoint runs in C over this chunk only (isin would copy the whole set every chunk)
+        if not self.hashes.isdisjoint(h):
+            r = next(i for i, x in enumerate(h) if x in self.hashes)  # once, to name the row
             raise ContractError(
                 f"column {self.id_column!r} (the identifier) in {str(self.path)!r}: value {index[r]!r} at row "
                 f"{first_row + r + 1} repeats an earlier row's; every patient needs its own identifier"
             )
-        self.hashes.update(h.tolist())
+        self.hashes.update(h)
 
 
 def _empty_file(path: Path) -> ContractError:

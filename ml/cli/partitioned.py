@@ -25,7 +25,7 @@ def run_partitioned_generate(args: argparse.Namespace) -> int:
     import numpy as np
 
     from data_gen import load_knowledge
-    from data_gen.partitioned import generate_partitioned, partition_bounds
+    from data_gen.partitioned import generate_partitioned, partition_bounds, read_manifest
 
     from ..sweep.cluster import open_client, require_distributed
 
@@ -43,7 +43,8 @@ def run_partitioned_generate(args: argparse.Namespace) -> int:
     out = output_dir(args.out, what="the partitions")
     seed = args.seed
     if seed is None and args.resume:
-        seed = _recorded_seed(out)
+        # the seed of the dataset being resumed; without a record generate_partitioned says so
+        seed = (read_manifest(out) or {}).get("random_state")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     t0 = time.perf_counter()
@@ -66,14 +67,3 @@ def run_partitioned_generate(args: argparse.Namespace) -> int:
           + (f", {kept} kept from the interrupted run" if kept else "") + f"; largest worker peak RSS {peak:.0f} MiB")
     return 0
 
-
-def _recorded_seed(out):
-    """The seed of the dataset being resumed (None when its record is missing; generate_partitioned says so)."""
-    import json
-
-    from data_gen.partitioned import MANIFEST
-
-    try:
-        return json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("random_state")
-    except (OSError, ValueError):
-        return None

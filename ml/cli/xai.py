@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
             logistic_regression(knowledge=kb).fit(train),
             random_forest(knowledge=kb, random_state=args.seed, n_estimators=sizes.forest_trees).fit(train),
         ]
-    budgets = dict(kernel_samples=sizes.kernel_samples, permutation_evals=sizes.permutation_evals, lime_samples=sizes.lime_samples,
-                   agnostic_background=sizes.agnostic_background, exact_background=sizes.exact_background)
+    budgets = sizes.budgets()
     frames = []
     with bar:
         for i, m in enumerate([shipped] + others):

@@ -28,8 +28,7 @@ def run(ctx: Context) -> dict:
     s = ctx.settings
     sizes = QUICK if ctx.quick else FULL
     n = s.leaderboard_patients
-    budgets = dict(kernel_samples=sizes.kernel_samples, permutation_evals=sizes.permutation_evals, lime_samples=sizes.lime_samples,
-                   agnostic_background=sizes.agnostic_background, exact_background=sizes.exact_background)
+    budgets = sizes.budgets()
     t0 = time.perf_counter()
     cohort = generate_cohort(n + sizes.background + sizes.null_train, random_state=s.leaderboard_seed, knowledge=ctx.knowledge)
     frame = benchmark_explainers(ctx.model, cohort, n_patients=n, random_state=s.leaderboard_seed, background_size=sizes.background,

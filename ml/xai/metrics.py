@@ -174,6 +174,11 @@ def shuffled_null(a, b, ks=KS, shuffles: int = SHUFFLES) -> dict[str, np.ndarray
     a, b = _check_pair(a, b)
     if int(shuffles) != shuffles or shuffles < 1:
         raise ValueError(f"shuffles must be a positive integer, got {shuffles!r}")
+    return _shuffled(a, b, ks, int(shuffles))
+
+
+def _shuffled(a: np.ndarray, b: np.ndarray, ks, shuffles: int) -> dict[str, np.ndarray]:
+    """:func:`shuffled_null` on arrays already checked."""
     n = a.shape[0]
     A = rows(a)
     if n < 2:
@@ -201,7 +206,7 @@ def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
     if bad_k:
         raise ValueError(f"top-k sizes ks={tuple(ks)}: each must be between 1 and the {J} columns; pass ks= to choose others")
     A, B = rows(a), rows(b)
-    got, chance, null = row_metrics(A, B, ks), chance_levels(B, ks), shuffled_null(a, b, ks)
+    got, chance, null = row_metrics(A, B, ks), chance_levels(B, ks), _shuffled(a, b, ks, SHUFFLES)
     out = {}
     for m, v in got.items():
         value, se = _mean_se(v, n)

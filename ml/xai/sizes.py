@@ -27,6 +27,11 @@ class Sizes:
     exact_background: int
     forest_trees: int
 
+    def budgets(self) -> dict:
+        """The built-in explainers' budgets, as :func:`ml.benchmark_explainers` takes them (``budgets=``)."""
+        return dict(kernel_samples=self.kernel_samples, permutation_evals=self.permutation_evals, lime_samples=self.lime_samples,
+                    agnostic_background=self.agnostic_background, exact_background=self.exact_background)
+
 
 # 50k patients for the other models: with 52 columns and 5 classes the logistic regression and
 # the bounded forest are within a few tenths of a point of their accuracy at 200k in a
