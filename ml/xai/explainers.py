@@ -119,6 +119,14 @@ class Explainer:
     def supports(self, view: ModelView) -> bool:
         return True
 
+    def repeats(self) -> list["Explainer"]:
+        """The independent runs whose scores :func:`ml.benchmark_explainers` averages (itself, once).
+
+        A floor built on a random null model overrides this, so that its score is a mean over
+        null models with a standard error between them, not one draw.
+        """
+        return [self]
+
     def __call__(self, model, X: pd.DataFrame) -> np.ndarray:
         view = view_of(model)
         if not self.supports(view):
@@ -354,14 +362,28 @@ class RandomFloor(Explainer):
 
 
 class PermutedLabelFloor(Explainer):
-    """A model of the same kind trained on ``train`` with permuted labels, explained exactly."""
+    """A model of the same kind trained on ``train`` with permuted labels, explained exactly.
+
+    With ``refits`` R > 1, :meth:`repeats` gives R floors, each on its own permutation and seed
+    (the first is this one), and the leaderboard reports the mean of their scores with the
+    standard error between null models: one null model's agreement moves by a few hundredths
+    from one permutation to the next, more than its standard error over patients.
+    """
 
     name = "permuted_label"
 
-    def __init__(self, background=None, *, train: pd.DataFrame | None = None, **kw):
+    def __init__(self, background=None, *, train: pd.DataFrame | None = None, refits: int = 1, **kw):
         super().__init__(background, **kw)
+        if isinstance(refits, bool) or int(refits) != refits or refits < 1:
+            raise ValueError(f"refits must be a positive whole number of null models, got {refits!r}")
         self.train = train
+        self.refits = int(refits)
         self._null: dict = {}
+
+    def repeats(self):
+        seeds = [self.random_state] + [int(np.random.SeedSequence([self.random_state, r]).generate_state(1)[0])
+                                       for r in range(1, self.refits)]
+        return [self] + [PermutedLabelFloor(self.background, train=self.train, random_state=seed, **self.opts) for seed in seeds[1:]]
 
     def explain(self, view, checked):
         if self.train is None or LABEL not in self.train.columns:
@@ -393,6 +415,7 @@ def builtin_explainers(
     lime_samples: int = 1000,
     agnostic_background: int = 10,
     exact_background: int = 100,
+    null_refits: int = 1,
 ) -> dict[str, Explainer]:
     """The built-in explainers, by name, sharing one background sample.
 
@@ -409,6 +432,9 @@ def builtin_explainers(
         (``max_evals``; one antithetic permutation of 52 columns costs 2 × 52 + 1), LIME's
         perturbed samples; each model evaluation of the first two averages over the
         ``agnostic_background`` patients.
+    null_refits : int
+        Null models of the permuted-label floor whose scores are averaged (see
+        :class:`PermutedLabelFloor`).
     random_state : int
         Seeds every sampling explainer and the floors.
     """
@@ -423,6 +449,6 @@ def builtin_explainers(
         Lime(background, random_state=s, num_samples=lime_samples),
         Occlusion(background, random_state=s),
         RandomFloor(background, random_state=s),
-        PermutedLabelFloor(background, train=train, random_state=s, background_size=exact_background),
+        PermutedLabelFloor(background, train=train, random_state=s, refits=null_refits, background_size=exact_background),
     ]
     return {e.name: e for e in out}

@@ -8,9 +8,10 @@ thread contention), its attributions are centred across classes, and are then sc
 
 * against each ground truth (:mod:`ml.xai.ground_truth`) with OpenXAI's FA/RA/SA/SRA at
   k = 3, 5, 10, RC and PRA, Spearman and sign agreement (:func:`ml.xai.metrics.agreement`),
-  each with its standard error over patients, its uniform chance level, the patient-shuffled
-  null (the same attributions against other patients' truths) and the chance-adjusted agreement
-  beyond that null (:mod:`ml.xai.metrics` gives the definitions);
+  each with its standard error over patients, its uniform chance level, two permutation nulls
+  (the same attributions against other patients' truths, and against the same patient's truths
+  for the other classes) and the chance-adjusted agreement beyond the larger of them
+  (:mod:`ml.xai.metrics` gives the definitions and why);
 * without a truth: the clue-audit pass rate (:func:`ml.audit_clues` on the explainer's values),
   the deletion curve (probability of the predicted class as the top-k columns are blanked) and
   its mean, and seconds per patient (after an untimed warm-up call on two patients, which
@@ -38,8 +39,8 @@ from .models import to_codes, view_of
 
 __all__ = ["LEADERBOARD_COLUMNS", "benchmark_explainers"]
 
-LEADERBOARD_COLUMNS = ["model", "explainer", "ground_truth", "metric", "value", "se", "chance", "shuffled", "adjusted",
-                       "adjusted_se", "n_patients", "budget", "output_scale"]
+LEADERBOARD_COLUMNS = ["model", "explainer", "ground_truth", "metric", "value", "se", "chance", "shuffled",
+                       "class_shuffled", "adjusted", "adjusted_se", "n_patients", "budget", "output_scale"]
 
 
 def _named(explainers, background, train, random_state, budgets) -> dict:
@@ -56,6 +57,41 @@ def _named(explainers, background, train, random_state, budgets) -> dict:
         if name in out:
             raise ValueError(f"two explainers are named {name!r}; give them distinct names (pass a dict)")
         out[str(name)] = e
+    return out
+
+
+def _timed(ex, name: str, model, checked: pd.DataFrame, model_name: str) -> tuple[np.ndarray, float]:
+    """One explainer's attributions for every patient and the seconds they took.
+
+    An untimed warm-up on two patients comes first: numba compiles shap's masking code, a floor
+    trains its null model; the seconds then measure explaining alone.
+    """
+    try:
+        ex(model, checked.iloc[:2])
+        t0 = time.perf_counter()
+        a = ex(model, checked)
+        return a, time.perf_counter() - t0
+    except Exception as exc:  # name the explainer: a bare ZeroDivisionError says nothing of which
+        message = f"explainer {name!r} failed on the {model_name}: {type(exc).__name__}: {exc}"
+        raise (ValueError if isinstance(exc, ValueError) else RuntimeError)(message) from exc
+
+
+def _pooled(scores: list[dict]) -> dict:
+    """:func:`ml.xai.metrics.agreement` results of independent runs as one: means, and standard errors between runs.
+
+    One run is returned as it is. Over R > 1 runs (a floor's null models) ``value`` and
+    ``adjusted`` are the means over runs and ``se``, ``adjusted_se`` the standard deviation
+    between runs over sqrt(R): the spread between null models is the floor's uncertainty.
+    """
+    if len(scores) == 1:
+        return scores[0]
+    R = len(scores)
+    out = {}
+    for m in scores[0]:
+        d = {k: float(np.mean([s[m][k] for s in scores])) for k in scores[0][m]}
+        for k, se in (("value", "se"), ("adjusted", "adjusted_se")):
+            d[se] = float(np.std([s[m][k] for s in scores], ddof=1) / np.sqrt(R))
+        out[m] = d
     return out
 
 
@@ -134,7 +170,9 @@ def benchmark_explainers(
         Antithetic permutations of :func:`data_gen.oracle_shapley`.
     budgets : dict, optional
         Overrides of the built-ins' budgets (``kernel_samples``, ``permutation_evals``,
-        ``lime_samples``, ``agnostic_background``, ``exact_background``).
+        ``lime_samples``, ``agnostic_background``, ``exact_background``, and ``null_refits``: the
+        permuted-label floor's null models, whose scores are averaged with a standard error
+        between them).
     deletion_k : int
         The deletion curve blanks k = 0 .. ``deletion_k`` columns.
     audit : bool
@@ -149,9 +187,11 @@ def benchmark_explainers(
     pandas.DataFrame
         Columns :data:`LEADERBOARD_COLUMNS`. ``ground_truth`` is "" for truth-free metrics
         (``seconds_per_patient``, ``clue_pass_rate``, ``deletion_mean``, ``deletion@k``), whose
-        ``chance``, ``shuffled``, ``adjusted`` and ``adjusted_se`` are NaN. ``adjusted`` is
-        ``(value - shuffled) / (1 - shuffled)``: about 0 for attributions that know nothing about
-        the patient (both floors), 1 for perfect agreement.
+        ``chance``, ``shuffled``, ``class_shuffled``, ``adjusted`` and ``adjusted_se`` are NaN.
+        ``adjusted`` is ``(value - null) / (1 - null)`` with ``null`` the larger of ``shuffled``
+        (the patient-shuffled null) and ``class_shuffled`` (the class-shuffled null): about 0 for
+        attributions that know nothing about why the patient belongs to each class (both
+        floors), 1 for perfect agreement.
 
     Raises
     ------
@@ -189,6 +229,7 @@ def benchmark_explainers(
     def add(explainer, truth, metric, value, se=np.nan, budget="", **null):
         rows.append(dict(model=view.name, explainer=explainer, ground_truth=truth, metric=metric, value=value, se=se,
                          chance=null.get("chance", np.nan), shuffled=null.get("shuffled", np.nan),
+                         class_shuffled=null.get("class_shuffled", np.nan),
                          adjusted=null.get("adjusted", np.nan), adjusted_se=null.get("adjusted_se", np.nan),
                          n_patients=n, budget=budget, output_scale=view.output_scale))
 
@@ -198,19 +239,18 @@ def benchmark_explainers(
             if hasattr(ex, "supports") and not ex.supports(view):
                 continue
             say(f"xai: {view.name}: {name} on {n} patients")
-            # an untimed warm-up on two patients: numba compiles shap's masking code, the floor
-            # trains its null model; seconds per patient then measure explaining alone
-            try:
-                ex(model, checked.iloc[:2])
-                t0 = time.perf_counter()
-                a = ex(model, checked)
-                seconds = time.perf_counter() - t0
-            except Exception as exc:  # name the explainer: a bare ZeroDivisionError says nothing of which
-                message = f"explainer {name!r} failed on the {view.name}: {type(exc).__name__}: {exc}"
-                raise (ValueError if isinstance(exc, ValueError) else RuntimeError)(message) from exc
-            outputs[name] = (check_attributions(a, n, J, K, name), seconds, getattr(ex, "budget", ""))
+            runs = ex.repeats() if hasattr(ex, "repeats") else [ex]
+            arrays, seconds = [], 0.0
+            for run in runs:
+                a, sec = _timed(run, name, model, checked, view.name)
+                arrays.append(check_attributions(a, n, J, K, name))
+                seconds += sec / len(runs)
+            budget = getattr(ex, "budget", "")
+            if len(runs) > 1:
+                budget = f"mean of {len(runs)} null models; {budget}" if budget else f"mean of {len(runs)} runs"
+            outputs[name] = (arrays, seconds, budget)
             if "model" in ground_truth and isinstance(ex, (TreeInterventional, AdditiveExact)) and ex.background is bg:
-                truths.setdefault("model", centre(a))
+                truths.setdefault("model", centre(arrays[0]))
         if "model" in ground_truth and "model" not in truths:
             say(f"xai: {view.name}: the model's exact interventional Shapley values")
             t, _ = model_truth(view, checked, bg, background_size=(budgets or {}).get("exact_background", 100))
@@ -221,23 +261,24 @@ def benchmark_explainers(
             say(f"xai: oracle ground truths ({n_permutations} permutations)")
             got = oracle_truths(checked, n_permutations=n_permutations, random_state=random_state, knowledge=view.model.knowledge)
             truths.update({g: got[g] for g in oracle})
-        for name, (a, seconds, budget) in outputs.items():
-            ac = centre(a)
+        for name, (arrays, seconds, budget) in outputs.items():
+            centred = [centre(a) for a in arrays]
             add(name, "", "seconds_per_patient", seconds / n, budget=budget)
             for g in ground_truth:
                 if g not in truths:
                     continue
-                for metric, d in agreement(ac, truths[g], KS).items():
+                for metric, d in _pooled([agreement(ac, truths[g], KS) for ac in centred]).items():
                     add(name, g, metric, budget=budget, **d)
-            curve = deletion_curve(view, Z, ac, deletion_k)
+            curve = np.mean([deletion_curve(view, Z, ac, deletion_k) for ac in centred], axis=0)
             add(name, "", "deletion_mean", float(curve.mean()), budget=budget)
             for k, p in enumerate(curve):
                 add(name, "", f"deletion@{k}", float(p), budget=budget)
             if audit:
                 from ..audit import audit_clues
 
-                expl = SimpleNamespace(values=a, feature_names=cols, output_names=classes)
-                add(name, "", "clue_pass_rate", audit_clues(view.model, checked, explanation=expl).pass_rate, budget=budget)
+                rates = [audit_clues(view.model, checked, explanation=SimpleNamespace(values=a, feature_names=cols, output_names=classes)).pass_rate
+                         for a in arrays]
+                add(name, "", "clue_pass_rate", float(np.mean(rates)), budget=budget)
     return pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
 
 

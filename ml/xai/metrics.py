@@ -17,6 +17,19 @@ per-patient, per-class attribution; and top-k positions are taken with a *stable
 there are no ties within the top k (``tests/ml/test_xai_metrics.py`` checks this against a
 transcription of their code). Spearman (Pearson of average ranks) is ``ml.audit``'s; sign agreement
 is ``ml.audit``'s except that a zero attribution counts one half (it states no sign).
+
+Chance adjustment. Uniform chance is not the right zero for top-k and rank metrics: attributions
+that know nothing about why a patient belongs to a class still agree with the truth, in two
+ways. Some columns (the continuous labs, age) carry large attributions for most patients under
+any model; and any model, even one trained on permuted labels, puts its largest attributions
+on the patient's unusual values (a rare finding present, a lab far from the mean), as the truth
+does (for an additive model exactly: a Shapley value is w·(x − E[x]), so two logistic
+regressions share |x − E[x]| whatever their weights). Each has its permutation null, as in the
+adjusted Rand index: the *patient-shuffled* null scores the attributions against other
+patients' truths for the same class (keeps cohort-wide structure, breaks the patient), the
+*class-shuffled* null against the same patient's truths for the other classes (keeps the
+patient's values, breaks the class being explained). The adjusted agreement is measured beyond
+the larger of the two, a conservative zero that neither kind of class-blind knowledge passes.
 """
 
 from __future__ import annotations
@@ -26,7 +39,8 @@ import warnings
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["KS", "SHUFFLES", "agreement", "chance_levels", "deletion_curve", "rows", "row_metrics", "shuffled_null"]
+__all__ = ["KS", "SHUFFLES", "agreement", "chance_levels", "class_shuffled_null", "deletion_curve", "rows", "row_metrics",
+           "shuffled_null"]
 
 #: the top-k sizes of FA, RA, SA and SRA
 KS = (3, 5, 10)
@@ -184,9 +198,33 @@ def _shuffled(a: np.ndarray, b: np.ndarray, ks, shuffles: int) -> dict[str, np.n
     if n < 2:
         return {m: np.full(len(A), np.nan) for m in row_metrics(A, rows(b), ks)}
     shifts = sorted({int(round(n * s / (shuffles + 1))) or 1 for s in range(1, shuffles + 1)} - {0, n})
-    per = [row_metrics(A, rows(np.roll(b, s, axis=0)), ks) for s in shifts]
+    return _mean_of([row_metrics(A, rows(np.roll(b, s, axis=0)), ks) for s in shifts])
+
+
+def class_shuffled_null(a, b, ks=KS) -> dict[str, np.ndarray]:
+    """Per-row metrics of attributions ``a`` against the same patient's truths for *other* classes.
+
+    Row (patient i, class c) of ``a`` is scored against the truth of (i, (c - s) mod K) for every
+    shift s = 1 .. K - 1, and the scores averaged per row. Both (n, J, K); returns arrays of
+    length n * K (patient-major, as :func:`rows`); all NaN when K < 2.
+    """
+    a, b = _check_pair(a, b)
+    return _class_shuffled(a, b, ks)
+
+
+def _class_shuffled(a: np.ndarray, b: np.ndarray, ks) -> dict[str, np.ndarray]:
+    """:func:`class_shuffled_null` on arrays already checked."""
+    K = a.shape[2]
+    A = rows(a)
+    if K < 2:
+        return {m: np.full(len(A), np.nan) for m in row_metrics(A, rows(b), ks)}
+    return _mean_of([row_metrics(A, rows(np.roll(b, s, axis=2)), ks) for s in range(1, K)])
+
+
+def _mean_of(per: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-row mean over several scorings (NaN only where a row is undefined in all of them)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a row undefined under every shift
+        warnings.simplefilter("ignore", RuntimeWarning)
         return {m: np.nanmean(np.stack([d[m] for d in per]), axis=0) for m in per[0]}
 
 
@@ -194,11 +232,13 @@ def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
     """Every ground-truth metric of attributions ``a`` against truth ``b`` (both (n, J, K)).
 
     Both are compared as given (centre them across classes first when they are on a log-odds
-    scale). Returns ``{metric: {"value", "se", "chance", "shuffled", "adjusted", "adjusted_se"}}``:
-    the mean over (patient, class) rows and its standard error over patients; the uniform chance
-    level (:func:`chance_levels`); the patient-shuffled null (:func:`shuffled_null`); and the
-    chance-adjusted agreement ``(value - shuffled) / (1 - shuffled)`` with its standard error over
-    patients (from the per-patient differences, so the null's own sampling error is included).
+    scale). Returns ``{metric: {"value", "se", "chance", "shuffled", "class_shuffled", "adjusted",
+    "adjusted_se"}}``: the mean over (patient, class) rows and its standard error over patients;
+    the uniform chance level (:func:`chance_levels`); the patient-shuffled null
+    (:func:`shuffled_null`); the class-shuffled null (:func:`class_shuffled_null`); and the
+    chance-adjusted agreement ``(value - null) / (1 - null)``, where ``null`` is the larger of the
+    two nulls (see the module's design note), with its standard error over patients (from the
+    per-patient differences with that null, so the null's own sampling error is included).
     """
     a, b = _check_pair(a, b)
     n, J = a.shape[:2]
@@ -206,19 +246,24 @@ def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
     if bad_k:
         raise ValueError(f"top-k sizes ks={tuple(ks)}: each must be between 1 and the {J} columns; pass ks= to choose others")
     A, B = rows(a), rows(b)
-    got, chance, null = row_metrics(A, B, ks), chance_levels(B, ks), _shuffled(a, b, ks, SHUFFLES)
+    got, chance = row_metrics(A, B, ks), chance_levels(B, ks)
+    nulls = (_shuffled(a, b, ks, SHUFFLES), _class_shuffled(a, b, ks))
     out = {}
     for m, v in got.items():
         value, se = _mean_se(v, n)
-        # the null over the same rows as the value, so that both average over the same patients
-        shuffled = _mean_se(np.where(np.isnan(v), np.nan, null[m]), n)[0]
+        # each null over the same rows as the value, so that all average over the same patients
+        paired = [np.where(np.isnan(v), np.nan, null[m]) for null in nulls]
+        means = [_mean_se(r, n)[0] for r in paired]
         adjusted = adjusted_se = np.nan
-        if shuffled < 1:
-            adjusted = (value - shuffled) / (1.0 - shuffled)
-            # the standard error of the per-patient differences, so the null's own noise counts
-            adjusted_se = _mean_se(v - null[m], n)[1] / (1.0 - shuffled)
-        out[m] = {"value": value, "se": se, "chance": _mean_se(chance[m], n)[0], "shuffled": shuffled,
-                  "adjusted": adjusted, "adjusted_se": adjusted_se}
+        if np.isfinite(means).any():
+            i = int(np.nanargmax(means))
+            zero = means[i]
+            if zero < 1:
+                adjusted = (value - zero) / (1.0 - zero)
+                # the standard error of the per-patient differences, so the null's own noise counts
+                adjusted_se = _mean_se(v - paired[i], n)[1] / (1.0 - zero)
+        out[m] = {"value": value, "se": se, "chance": _mean_se(chance[m], n)[0], "shuffled": means[0],
+                  "class_shuffled": means[1], "adjusted": adjusted, "adjusted_se": adjusted_se}
     return out
 
 

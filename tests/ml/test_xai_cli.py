@@ -38,12 +38,20 @@ def test_quick_run_writes_the_leaderboard_for_three_models(quick, capsys):
     r, rse = rho("booster", "random")
     assert v > 0.5 and abs(r) < 4 * rse  # a real explainer recovers the truth; the random floor does not
     assert (quick / "agreement_vs_cost.png").stat().st_size > 10_000
+    scored = lb[lb.ground_truth != ""]
+    assert scored[["shuffled", "class_shuffled", "adjusted"]].notna().all().all()
+    # adjusted is measured beyond the larger of the two nulls (one run; the floor pools 2 null models)
+    single = scored[~scored.budget.fillna("").str.startswith("mean of")]
+    assert set(scored.explainer) - set(single.explainer) == {"permuted_label"}
+    zero = single[["shuffled", "class_shuffled"]].max(axis=1)
+    assert ((single.adjusted - (single.value - zero) / (1 - zero)).abs() < 1e-4).all()
 
 
 def test_markdown_renders_the_same_from_the_saved_csv(quick):
     md = (quick / "leaderboard.md").read_text(encoding="utf-8")
     again = leaderboard_markdown(read_leaderboard(quick / "leaderboard.csv"), figure="agreement_vs_cost.png")
     assert "not a clinical device" in md and "Best recovery of the data-generating truth" in md
+    assert "Why two nulls" in md and "class-shuffled null" in md
     # everything after the run's settings is rendered from the numbers alone
     assert md[md.index("## Findings"):] == again[again.index("## Findings"):]
     for model in ("booster", "logistic_regression", "random_forest"):

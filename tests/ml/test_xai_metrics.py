@@ -137,7 +137,7 @@ def test_agreement_is_one_against_itself_and_names_shapes():
         agreement(a, a[:, :51])
 
 
-# ---- the patient-shuffled null and the chance-adjusted agreement ------------------------------
+# ---- the patient- and class-shuffled nulls and the chance-adjusted agreement -------------------
 def _truths(n=300, J=52, K=5, seed=0):
     """Truths with cohort-wide structure (a few columns large for everyone) and a patient part."""
     rng = np.random.default_rng(seed)
@@ -166,7 +166,45 @@ def test_adjusted_credits_patient_specific_agreement_and_is_consistent():
     d = agreement(noisy, b)
     for m in ("FA@5", "RC", "spearman", "sign_agreement"):
         assert d[m]["adjusted"] > 10 * d[m]["adjusted_se"], (m, d[m])
-        assert d[m]["adjusted"] == pytest.approx((d[m]["value"] - d[m]["shuffled"]) / (1 - d[m]["shuffled"]))
+        zero = max(d[m]["shuffled"], d[m]["class_shuffled"])  # the larger null is the zero
+        assert d[m]["adjusted"] == pytest.approx((d[m]["value"] - zero) / (1 - zero))
+
+
+def test_adjusted_is_about_zero_for_class_blind_attributions_that_track_the_patients_values():
+    # the additive case: a column's Shapley value is w[j, c] * (x - E[x]), so an explainer of a
+    # model with unrelated weights (trained on permuted labels) shares |x - E[x]| with the truth
+    # and agrees on which columns are large, although it knows nothing about the classes
+    rng = np.random.default_rng(7)
+    n, J, K = 400, 52, 5
+    dev = rng.standard_t(3, size=(n, J, 1)) * np.where(np.arange(J) < 10, 2.0, 1.0)[None, :, None]
+    truth = rng.normal(size=(1, J, K)) * dev
+    # weights drawn afresh per patient, so that the standard error over patients covers the
+    # spread between class-blind weight vectors (one shared draw is one null model)
+    blind = rng.normal(size=(n, J, K)) * dev
+    d = agreement(blind, truth)
+    for m in ("FA@5", "FA@10", "RA@5", "SA@5", "RC", "PRA", "spearman", "sign_agreement"):
+        if m in ("FA@5", "FA@10", "RC", "PRA"):  # raw, and beyond other patients' truths: far above
+            assert d[m]["value"] > d[m]["shuffled"] + 10 * d[m]["se"], (m, d[m])
+        assert abs(d[m]["adjusted"]) <= 4 * d[m]["adjusted_se"], (m, d[m])
+    # the same patients' values with the truth's own weights, seen through noise: credited
+    seen = truth + 0.5 * rng.normal(size=truth.shape) * np.abs(dev)
+    good = agreement(seen, truth)
+    for m in ("FA@5", "RC", "PRA", "spearman"):
+        assert good[m]["adjusted"] > 10 * good[m]["adjusted_se"], (m, good[m])
+
+
+def test_class_shuffled_null_pairs_each_class_with_the_others_only():
+    from ml.xai.metrics import class_shuffled_null
+
+    b = _truths(n=7, seed=8)
+    null = class_shuffled_null(b, b)
+    assert null["spearman"].shape == (7 * 5,)
+    assert np.all(null["spearman"] < 0.9)  # never the row's own class
+    # one class: no other to pair with
+    assert np.isnan(class_shuffled_null(b[:, :, :1], b[:, :, :1])["spearman"]).all()
+    # two classes, truth = the other class's attributions: the class null is exactly 1
+    two = b[:, :, :2]
+    assert class_shuffled_null(two[:, :, ::-1], two)["spearman"] == pytest.approx(np.ones(14))
 
 
 def test_shuffled_null_pairs_each_patient_with_others_only():
@@ -180,7 +218,7 @@ def test_shuffled_null_pairs_each_patient_with_others_only():
 
 
 def test_bad_inputs_are_refused_naming_what_is_wrong():
-    from ml.xai.metrics import shuffled_null
+    from ml.xai.metrics import class_shuffled_null, shuffled_null
 
     b = _truths(n=20, seed=4)
     a = b.copy()
@@ -191,6 +229,8 @@ def test_bad_inputs_are_refused_naming_what_is_wrong():
         agreement(b, np.where(a == a, b, np.inf))
     with pytest.raises(ValueError, match=r"shape \(10, 52, 5\) do not match the truth's \(20, 52, 5\)"):
         shuffled_null(b[:10], b)
+    with pytest.raises(ValueError, match=r"shape \(20, 52, 4\) do not match the truth's \(20, 52, 5\)"):
+        class_shuffled_null(b[:, :, :4], b)
     with pytest.raises(ValueError, match="shuffles must be a positive integer"):
         shuffled_null(b, b, shuffles=0)
     with pytest.raises(ValueError, match="have no patients"):
