@@ -371,19 +371,21 @@ class PermutedLabelFloor(Explainer):
     """
 
     name = "permuted_label"
+    #: what the leaderboard calls its repeats ("mean of 5 null models")
+    repeat_unit = "null models"
 
     def __init__(self, background=None, *, train: pd.DataFrame | None = None, refits: int = 1, **kw):
         super().__init__(background, **kw)
-        if isinstance(refits, bool) or int(refits) != refits or refits < 1:
-            raise ValueError(f"refits must be a positive whole number of null models, got {refits!r}")
         self.train = train
-        self.refits = int(refits)
+        self.refits = check_refits(refits, "refits")
         self._null: dict = {}
 
     def repeats(self):
-        seeds = [self.random_state] + [int(np.random.SeedSequence([self.random_state, r]).generate_state(1)[0])
-                                       for r in range(1, self.refits)]
-        return [self] + [PermutedLabelFloor(self.background, train=self.train, random_state=seed, **self.opts) for seed in seeds[1:]]
+        if self.refits > 1 and self.random_state < 0:
+            raise ValueError(f"random_state must be >= 0 to seed {self.refits} null models, got {self.random_state}")
+        seeds = [int(np.random.SeedSequence([self.random_state, r]).generate_state(1)[0]) for r in range(1, self.refits)]
+        # type(self): a subclass's own explain applies to every null model, not only the first
+        return [self] + [type(self)(self.background, train=self.train, random_state=seed, **self.opts) for seed in seeds]
 
     def explain(self, view, checked):
         if self.train is None or LABEL not in self.train.columns:
@@ -403,6 +405,17 @@ class PermutedLabelFloor(Explainer):
             return AdditiveExact(self.background, **self.opts).explain(null, checked)
         self.budget = "occlusion of the null model"
         return Occlusion().explain(null, checked)
+
+
+#: the most null models a floor may average (each trains a model)
+MAX_REFITS = 100
+
+
+def check_refits(value, name: str) -> int:
+    """A number of null models: a whole number from 1 to :data:`MAX_REFITS` (``name`` in the error)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_REFITS:
+        raise ValueError(f"{name} must be a whole number of null models from 1 to {MAX_REFITS}, got {value!r}")
+    return int(value)
 
 
 def builtin_explainers(
@@ -439,6 +452,7 @@ def builtin_explainers(
         Seeds every sampling explainer and the floors.
     """
     s = random_state
+    null_refits = check_refits(null_refits, "null_refits")
     out = [
         TreePath(background, random_state=s),
         TreeInterventional(background, random_state=s, background_size=exact_background),

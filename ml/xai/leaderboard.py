@@ -24,7 +24,9 @@ the truth, so it scores 1 there by construction; the leaderboard says so).
 
 from __future__ import annotations
 
+import inspect
 import time
+import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -32,9 +34,9 @@ import pandas as pd
 
 from data_gen import LABEL
 
-from .explainers import AdditiveExact, TreeInterventional, builtin_explainers, check_attributions
+from .explainers import AdditiveExact, Explainer, TreeInterventional, builtin_explainers, check_attributions
 from .ground_truth import GROUND_TRUTHS, centre, model_truth, oracle_truths
-from .metrics import KS, agreement, deletion_curve
+from .metrics import KS, deletion_curve, pooled_agreement
 from .models import to_codes, view_of
 
 __all__ = ["LEADERBOARD_COLUMNS", "benchmark_explainers"]
@@ -43,7 +45,14 @@ LEADERBOARD_COLUMNS = ["model", "explainer", "ground_truth", "metric", "value", 
                        "class_shuffled", "adjusted", "adjusted_se", "n_patients", "budget", "output_scale"]
 
 
+#: the keys ``budgets`` may set: the built-ins' options
+BUDGET_KEYS = tuple(k for k, p in inspect.signature(builtin_explainers).parameters.items() if p.kind is p.KEYWORD_ONLY and k != "random_state")
+
+
 def _named(explainers, background, train, random_state, budgets) -> dict:
+    unknown = sorted(set(budgets or {}) - set(BUDGET_KEYS))
+    if unknown:
+        raise ValueError(f"budgets: unknown key(s) {unknown}; the built-in explainers take {list(BUDGET_KEYS)}")
     if explainers is None:
         return builtin_explainers(background, train, random_state=random_state, **(budgets or {}))
     if isinstance(explainers, dict):
@@ -76,23 +85,18 @@ def _timed(ex, name: str, model, checked: pd.DataFrame, model_name: str) -> tupl
         raise (ValueError if isinstance(exc, ValueError) else RuntimeError)(message) from exc
 
 
-def _pooled(scores: list[dict]) -> dict:
-    """:func:`ml.xai.metrics.agreement` results of independent runs as one: means, and standard errors between runs.
-
-    One run is returned as it is. Over R > 1 runs (a floor's null models) ``value`` and
-    ``adjusted`` are the means over runs and ``se``, ``adjusted_se`` the standard deviation
-    between runs over sqrt(R): the spread between null models is the floor's uncertainty.
-    """
-    if len(scores) == 1:
-        return scores[0]
-    R = len(scores)
-    out = {}
-    for m in scores[0]:
-        d = {k: float(np.mean([s[m][k] for s in scores])) for k in scores[0][m]}
-        for k, se in (("value", "se"), ("adjusted", "adjusted_se")):
-            d[se] = float(np.std([s[m][k] for s in scores], ddof=1) / np.sqrt(R))
-        out[m] = d
-    return out
+def _runs(ex, name: str) -> list:
+    """The runs of one explainer whose scores are pooled: its ``repeats()`` (built-ins), else itself."""
+    if not isinstance(ex, Explainer):
+        return [ex]
+    try:
+        runs = ex.repeats()
+    except Exception as exc:
+        raise (ValueError if isinstance(exc, ValueError) else RuntimeError)(
+            f"explainer {name!r}: repeats() failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(runs, (list, tuple)) or not runs or not all(callable(r) for r in runs):
+        raise ValueError(f"explainer {name!r}: repeats() must return a non-empty list of explainers, got {runs!r}")
+    return list(runs)
 
 
 def _check_arguments(cohort, ground_truth, **ints) -> tuple[str, ...]:
@@ -239,15 +243,20 @@ def benchmark_explainers(
             if hasattr(ex, "supports") and not ex.supports(view):
                 continue
             say(f"xai: {view.name}: {name} on {n} patients")
-            runs = ex.repeats() if hasattr(ex, "repeats") else [ex]
+            runs = _runs(ex, name)
             arrays, seconds = [], 0.0
             for run in runs:
                 a, sec = _timed(run, name, model, checked, view.name)
                 arrays.append(check_attributions(a, n, J, K, name))
                 seconds += sec / len(runs)
+                if not np.any(arrays[-1]):
+                    warnings.warn(f"explainer {name!r} gave every patient all-zero attributions on the {view.name} (a null "
+                                  "model that learnt nothing, for one): its top-k metrics then rank the columns by their "
+                                  "order; give a floor a larger training sample (train_size)", UserWarning, stacklevel=2)
             budget = getattr(ex, "budget", "")
             if len(runs) > 1:
-                budget = f"mean of {len(runs)} null models; {budget}" if budget else f"mean of {len(runs)} runs"
+                unit = getattr(ex, "repeat_unit", "runs")
+                budget = f"mean of {len(runs)} {unit}; {budget}" if budget else f"mean of {len(runs)} {unit}"
             outputs[name] = (arrays, seconds, budget)
             if "model" in ground_truth and isinstance(ex, (TreeInterventional, AdditiveExact)) and ex.background is bg:
                 truths.setdefault("model", centre(arrays[0]))
@@ -267,7 +276,7 @@ def benchmark_explainers(
             for g in ground_truth:
                 if g not in truths:
                     continue
-                for metric, d in _pooled([agreement(ac, truths[g], KS) for ac in centred]).items():
+                for metric, d in pooled_agreement(centred, truths[g], KS).items():
                     add(name, g, metric, budget=budget, **d)
             curve = np.mean([deletion_curve(view, Z, ac, deletion_k) for ac in centred], axis=0)
             add(name, "", "deletion_mean", float(curve.mean()), budget=budget)

@@ -28,8 +28,9 @@ regressions share |x − E[x]| whatever their weights). Each has its permutation
 adjusted Rand index: the *patient-shuffled* null scores the attributions against other
 patients' truths for the same class (keeps cohort-wide structure, breaks the patient), the
 *class-shuffled* null against the same patient's truths for the other classes (keeps the
-patient's values, breaks the class being explained). The adjusted agreement is measured beyond
-the larger of the two, a conservative zero that neither kind of class-blind knowledge passes.
+patient's values, breaks the class being explained; it needs 3 classes or more, see
+:func:`class_shuffled_null`). The adjusted agreement is measured beyond the larger of the two, a
+conservative zero that neither kind of class-blind knowledge passes.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ import warnings
 import numpy as np
 from scipy.stats import rankdata
 
-__all__ = ["KS", "SHUFFLES", "agreement", "chance_levels", "class_shuffled_null", "deletion_curve", "rows", "row_metrics",
-           "shuffled_null"]
+__all__ = ["KS", "SHUFFLES", "agreement", "chance_levels", "class_shuffled_null", "deletion_curve", "pooled_agreement", "rows",
+           "row_metrics", "shuffled_null"]
 
 #: the top-k sizes of FA, RA, SA and SRA
 KS = (3, 5, 10)
@@ -65,7 +66,10 @@ def _check_pair(a, b, names=("attributions", "truth")) -> tuple[np.ndarray, np.n
     """Both as float arrays (patients, columns, classes) of one shape, finite, with patients."""
     out = []
     for x, name in zip((a, b), names):
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x)
+        if x.dtype.kind not in "iufO":  # text, complex, booleans and dates are not attributions
+            raise ValueError(f"{name} must be real numbers, got an array of dtype {x.dtype}")
+        x = x.astype(np.float64)
         if x.ndim != 3:
             raise ValueError(f"{name} must have shape (patients, columns, classes), got {x.shape}")
         bad = ~np.isfinite(x)
@@ -77,7 +81,28 @@ def _check_pair(a, b, names=("attributions", "truth")) -> tuple[np.ndarray, np.n
         raise ValueError(f"{names[0]} of shape {out[0].shape} do not match the {names[1]}'s {out[1].shape}")
     if out[0].shape[0] == 0:
         raise ValueError(f"{names[0]} have no patients (shape {out[0].shape})")
+    if out[0].shape[2] == 0:
+        raise ValueError(f"{names[0]} have no classes (shape {out[0].shape})")
     return out[0], out[1]
+
+
+def _check_ks(ks, J: int) -> tuple[int, ...]:
+    """The top-k sizes as a tuple of whole numbers between 1 and ``J``."""
+    try:
+        got = tuple(ks)
+    except TypeError:
+        raise ValueError(f"ks must be a sequence of top-k sizes (whole numbers), got {ks!r}") from None
+    if not got or any(isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) for k in got):
+        raise ValueError(f"ks must be a non-empty sequence of whole numbers, got {got!r}")
+    if any(not 1 <= k <= J for k in got):
+        raise ValueError(f"top-k sizes ks={got}: each must be between 1 and the {J} columns; pass ks= to choose others")
+    return tuple(int(k) for k in got)
+
+
+def _signed(B: np.ndarray, sign_tol: float) -> np.ndarray:
+    """Columns of the truth that state a sign: |B| above ``sign_tol`` times the largest |B|."""
+    top = float(np.max(np.abs(B))) if B.size else 0.0
+    return np.abs(B) > sign_tol * top
 
 
 def _dense(a: np.ndarray) -> np.ndarray:
@@ -100,8 +125,9 @@ def row_metrics(A: np.ndarray, B: np.ndarray, ks=KS, sign_tol: float = 1e-9) -> 
     Returns arrays of length rows (NaN where undefined): ``FA@k``, ``RA@k``, ``SA@k``,
     ``SRA@k`` for each k, ``RC`` (Pearson of the dense ranks of -|A| and -|B|), ``PRA`` (share
     of column pairs ordered alike by those ranks), ``spearman`` (signed values) and
-    ``sign_agreement`` (share of columns with |B| > ``sign_tol`` whose signs agree, a zero
-    attribution counting one half).
+    ``sign_agreement`` (share of columns with |B| > ``sign_tol`` × the largest |B| whose signs
+    agree, a zero attribution counting one half; relative, so that a truth's unit does not
+    change which columns count).
     """
     if A.shape != B.shape:
         raise ValueError(f"attributions of shape {A.shape} do not match the truth's {B.shape}")
@@ -130,7 +156,7 @@ def row_metrics(A: np.ndarray, B: np.ndarray, ks=KS, sign_tol: float = 1e-9) -> 
     out["PRA"] = ((rA[:, i] < rA[:, j]) == (rB[:, i] < rB[:, j])).mean(axis=1)
     # Spearman: Pearson of average ranks (NaN where a row is constant), as ml.audit computes it
     out["spearman"] = _rowwise_pearson(rankdata(A, axis=1), rankdata(B, axis=1))
-    mask = np.abs(B) > sign_tol
+    mask = _signed(B, sign_tol)
     # a zero attribution states no sign: half credit, so an explainer that leaves columns at
     # exactly 0 (a small booster's unused columns) is not scored below chance for it
     agree = (((sA == sB) + 0.5 * (sA == 0)) * mask).sum(axis=1)
@@ -161,7 +187,7 @@ def chance_levels(B: np.ndarray, ks=KS, sign_tol: float = 1e-9) -> dict[str, np.
     out["RC"] = np.zeros(n)
     out["PRA"] = np.full(n, 0.5)
     out["spearman"] = np.zeros(n)
-    out["sign_agreement"] = np.where((np.abs(B) > sign_tol).any(axis=1), 0.5, np.nan)
+    out["sign_agreement"] = np.where(_signed(B, sign_tol).any(axis=1), 0.5, np.nan)
     return out
 
 
@@ -186,9 +212,9 @@ def shuffled_null(a, b, ks=KS, shuffles: int = SHUFFLES) -> dict[str, np.ndarray
     arrays of length n * K (patient-major, as :func:`rows`); all NaN when n < 2.
     """
     a, b = _check_pair(a, b)
-    if int(shuffles) != shuffles or shuffles < 1:
+    if isinstance(shuffles, (bool, np.bool_)) or not isinstance(shuffles, (int, np.integer)) or shuffles < 1:
         raise ValueError(f"shuffles must be a positive integer, got {shuffles!r}")
-    return _shuffled(a, b, ks, int(shuffles))
+    return _shuffled(a, b, _check_ks(ks, a.shape[1]), int(shuffles))
 
 
 def _shuffled(a: np.ndarray, b: np.ndarray, ks, shuffles: int) -> dict[str, np.ndarray]:
@@ -206,26 +232,26 @@ def class_shuffled_null(a, b, ks=KS) -> dict[str, np.ndarray]:
 
     Row (patient i, class c) of ``a`` is scored against the truth of (i, (c - s) mod K) for every
     shift s = 1 .. K - 1, and the scores averaged per row. Both (n, J, K); returns arrays of
-    length n * K (patient-major, as :func:`rows`); all NaN when K < 2.
+    length n * K (patient-major, as :func:`rows`); all NaN when K < 3: with two classes, truths
+    centred across classes are negatives of each other, so the other class's truth has the
+    same magnitudes and the null would equal the value on every top-k and rank metric.
     """
     a, b = _check_pair(a, b)
-    return _class_shuffled(a, b, ks)
+    return _class_shuffled(a, b, _check_ks(ks, a.shape[1]))
 
 
 def _class_shuffled(a: np.ndarray, b: np.ndarray, ks) -> dict[str, np.ndarray]:
     """:func:`class_shuffled_null` on arrays already checked."""
     K = a.shape[2]
     A = rows(a)
-    if K < 2:
+    if K < 3:
         return {m: np.full(len(A), np.nan) for m in row_metrics(A, rows(b), ks)}
     return _mean_of([row_metrics(A, rows(np.roll(b, s, axis=2)), ks) for s in range(1, K)])
 
 
 def _mean_of(per: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Per-row mean over several scorings (NaN only where a row is undefined in all of them)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return {m: np.nanmean(np.stack([d[m] for d in per]), axis=0) for m in per[0]}
+    return {m: _nanmean0(np.stack([d[m] for d in per])) for m in per[0]}
 
 
 def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
@@ -235,25 +261,49 @@ def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
     scale). Returns ``{metric: {"value", "se", "chance", "shuffled", "class_shuffled", "adjusted",
     "adjusted_se"}}``: the mean over (patient, class) rows and its standard error over patients;
     the uniform chance level (:func:`chance_levels`); the patient-shuffled null
-    (:func:`shuffled_null`); the class-shuffled null (:func:`class_shuffled_null`); and the
-    chance-adjusted agreement ``(value - null) / (1 - null)``, where ``null`` is the larger of the
-    two nulls (see the module's design note), with its standard error over patients (from the
-    per-patient differences with that null, so the null's own sampling error is included).
+    (:func:`shuffled_null`); the class-shuffled null (:func:`class_shuffled_null`, NaN with fewer
+    than 3 classes); and the chance-adjusted agreement ``(value - null) / (1 - null)``, where
+    ``null`` is the larger of the two nulls (see the module's design note; taking the larger of
+    two noisy nulls makes it conservative, a few tenths of a standard error below 0 for
+    attributions that know nothing), with its standard error over patients (from the per-patient
+    differences with that null, so the null's own sampling error is included).
+
+    Raises
+    ------
+    ValueError
+        For arrays that are not real numbers of one shape (patients, columns, classes) with at
+        least one patient and one class, non-finite values, or top-k sizes outside 1 .. columns.
     """
-    a, b = _check_pair(a, b)
-    n, J = a.shape[:2]
-    bad_k = [k for k in ks if not 1 <= k <= J]
-    if bad_k:
-        raise ValueError(f"top-k sizes ks={tuple(ks)}: each must be between 1 and the {J} columns; pass ks= to choose others")
-    A, B = rows(a), rows(b)
-    got, chance = row_metrics(A, B, ks), chance_levels(B, ks)
-    nulls = (_shuffled(a, b, ks, SHUFFLES), _class_shuffled(a, b, ks))
+    return pooled_agreement([a], b, ks)
+
+
+def pooled_agreement(runs, b, ks=KS) -> dict[str, dict[str, float]]:
+    """:func:`agreement` of R independent runs of one explainer (a floor's null models), pooled.
+
+    Each (patient, class) row's metrics and nulls are averaged over the runs, and the result is
+    summarised as :func:`agreement` does, so that ``adjusted`` is computed from the ``value`` and
+    nulls it is reported with. The standard errors add the spread between runs to the error
+    over patients: ``se**2 = se_patients**2 + var(run means) / R`` (conservative: never below
+    the error over patients, and counting that one run's score moves from one null model to the
+    next). With one run this is :func:`agreement`.
+    """
+    if isinstance(runs, np.ndarray) or not isinstance(runs, (list, tuple)) or not runs:
+        raise ValueError("runs must be a non-empty list of attribution arrays (patients, columns, classes)")
+    checked = [_check_pair(a, b) for a in runs]
+    b = checked[0][1]
+    ks = _check_ks(ks, b.shape[1])
+    n, R = b.shape[0], len(runs)
+    B = rows(b)
+    chance = chance_levels(B, ks)
+    scored = [(row_metrics(rows(a), B, ks), _shuffled(a, b, ks, SHUFFLES), _class_shuffled(a, b, ks)) for a, _ in checked]
     out = {}
-    for m, v in got.items():
-        value, se = _mean_se(v, n)
+    for m in scored[0][0]:
+        v_runs = np.stack([s[0][m] for s in scored])  # (R, rows)
         # each null over the same rows as the value, so that all average over the same patients
-        paired = [np.where(np.isnan(v), np.nan, null[m]) for null in nulls]
-        means = [_mean_se(r, n)[0] for r in paired]
+        nulls = [np.stack([np.where(np.isnan(s[0][m]), np.nan, s[i][m]) for s in scored]) for i in (1, 2)]
+        v = _nanmean0(v_runs)
+        value, se = _mean_se(v, n)
+        means = [_mean_se(_nanmean0(x), n)[0] for x in nulls]
         adjusted = adjusted_se = np.nan
         if np.isfinite(means).any():
             i = int(np.nanargmax(means))
@@ -261,10 +311,22 @@ def agreement(a, b, ks=KS) -> dict[str, dict[str, float]]:
             if zero < 1:
                 adjusted = (value - zero) / (1.0 - zero)
                 # the standard error of the per-patient differences, so the null's own noise counts
-                adjusted_se = _mean_se(v - paired[i], n)[1] / (1.0 - zero)
+                adjusted_se = _mean_se(v - _nanmean0(nulls[i]), n)[1] / (1.0 - zero)
+                if R > 1:
+                    per_run = [_mean_se(v_runs[r] - nulls[i][r], n)[0] / (1.0 - zero) for r in range(R)]
+                    adjusted_se = float(np.hypot(adjusted_se, np.std(per_run, ddof=1) / np.sqrt(R)))
+        if R > 1:
+            se = float(np.hypot(se, np.std([_mean_se(v_runs[r], n)[0] for r in range(R)], ddof=1) / np.sqrt(R)))
         out[m] = {"value": value, "se": se, "chance": _mean_se(chance[m], n)[0], "shuffled": means[0],
                   "class_shuffled": means[1], "adjusted": adjusted, "adjusted_se": adjusted_se}
     return out
+
+
+def _nanmean0(x: np.ndarray) -> np.ndarray:
+    """Mean over the first axis, NaN only where every entry is NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(x, axis=0)
 
 
 def deletion_curve(view, Z: np.ndarray, attributions: np.ndarray, k_max: int = 10) -> np.ndarray:

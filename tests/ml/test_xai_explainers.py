@@ -160,3 +160,29 @@ def test_benchmark_arguments_are_checked_and_a_failing_explainer_is_named(small_
     lb2 = benchmark_explainers(small_model, cohort, explainers={"zero": lambda m, X: np.zeros((len(X), 52, 5))},
                                ground_truth=["model", "model"], **kw)
     assert len(lb2) == len(lb)
+
+
+def test_repeats_budgets_and_all_zero_attributions_are_checked(small_model):
+    from ml.xai.explainers import RandomFloor
+
+    cohort = generate_cohort(60, random_state=10)
+    kw = dict(n_patients=4, background_size=10, train_size=0, n_permutations=2, audit=False, ground_truth="model",
+              budgets={"exact_background": 5})
+
+    class NoRuns(RandomFloor):
+        def repeats(self):
+            return []
+
+    class BadRuns(RandomFloor):
+        def repeats(self):
+            raise KeyError("seed")
+
+    with pytest.raises(ValueError, match=r"explainer 'none': repeats\(\) must return a non-empty list of explainers, got \[\]"):
+        benchmark_explainers(small_model, cohort, explainers={"none": NoRuns()}, **kw)
+    with pytest.raises(RuntimeError, match=r"explainer 'bad': repeats\(\) failed: KeyError"):
+        benchmark_explainers(small_model, cohort, explainers={"bad": BadRuns()}, **kw)
+    with pytest.raises(ValueError, match=r"budgets: unknown key\(s\) \['kernel_sample'\]; the built-in explainers take"):
+        benchmark_explainers(small_model, cohort, **{**kw, "budgets": {"kernel_sample": 10}})
+    # a floor whose null model learnt nothing explains every patient with zeros: said, not hidden
+    with pytest.warns(UserWarning, match=r"explainer 'zero' gave every patient all-zero attributions on the booster"):
+        benchmark_explainers(small_model, cohort, explainers={"zero": lambda m, X: np.zeros((len(X), 52, 5))}, **kw)

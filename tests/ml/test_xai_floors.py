@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from data_gen import generate_cohort
 from ml.xai import benchmark_explainers
-from ml.xai import view_of
+from ml.xai import builtin_explainers, view_of
 from ml.xai.explainers import AdditiveExact, PermutedLabelFloor, RandomFloor, TreePath
 from ml.xai.ground_truth import centre, model_truth, oracle_truths
 from ml.xai.metrics import agreement
@@ -106,13 +106,22 @@ def test_a_floor_with_several_null_models_reports_their_mean_and_the_spread_betw
 
     Xd, _, _ = _draw(cohort, N, 300, 0, np.random.default_rng(1))
     truth = oracle_truths(small_model.check(Xd), n_permutations=16, random_state=1)["oracle_shapley"]
-    each = np.array([agreement(centre(r(small_model, Xd)), truth)["spearman"]["value"] for r in runs])
+    scores = [agreement(centre(r(small_model, Xd)), truth)["spearman"] for r in runs]
+    each = np.array([d["value"] for d in scores])
     assert row.value == pytest.approx(each.mean(), abs=1e-9)
-    assert row.se == pytest.approx(each.std(ddof=1) / np.sqrt(3), abs=1e-9)
     assert each.std() > 0  # three different null models
+    # the error counts both the spread between null models and the error over patients
+    between = each.std(ddof=1) / np.sqrt(3)
+    assert row.se >= max(between, min(d["se"] for d in scores)) - 1e-12
+    assert row.se <= np.hypot(between, max(d["se"] for d in scores)) + 1e-12
+    # adjusted is computed from the pooled value and nulls reported beside it
+    zero = max(row.shuffled, row.class_shuffled)
+    assert row.adjusted == pytest.approx((row.value - zero) / (1 - zero), abs=1e-12)
 
 
-@pytest.mark.parametrize("refits", [0, 1.5, True, -2])
-def test_refits_must_be_a_positive_whole_number(refits):
-    with pytest.raises(ValueError, match="refits must be a positive whole number"):
+@pytest.mark.parametrize("refits", [0, 1.5, 2.0, True, -2, 101, "3", None])
+def test_refits_must_be_a_whole_number_of_null_models_in_range(refits):
+    with pytest.raises(ValueError, match=r"refits must be a whole number of null models from 1 to 100, got"):
         PermutedLabelFloor(refits=refits)
+    with pytest.raises(ValueError, match=r"^null_refits must be a whole number"):
+        builtin_explainers(None, null_refits=refits)

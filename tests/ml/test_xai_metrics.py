@@ -200,11 +200,13 @@ def test_class_shuffled_null_pairs_each_class_with_the_others_only():
     null = class_shuffled_null(b, b)
     assert null["spearman"].shape == (7 * 5,)
     assert np.all(null["spearman"] < 0.9)  # never the row's own class
-    # one class: no other to pair with
+    # one class: no other to pair with; two: the other class's centred truth is minus this one's
     assert np.isnan(class_shuffled_null(b[:, :, :1], b[:, :, :1])["spearman"]).all()
-    # two classes, truth = the other class's attributions: the class null is exactly 1
-    two = b[:, :, :2]
-    assert class_shuffled_null(two[:, :, ::-1], two)["spearman"] == pytest.approx(np.ones(14))
+    assert np.isnan(class_shuffled_null(b[:, :, :2], b[:, :, :2])["spearman"]).all()
+    # three classes, attributions = the truth of the class before: one of the two shifts finds it
+    three = b[:, :, :3]
+    null = class_shuffled_null(np.roll(three, 1, axis=2), three)["spearman"]
+    assert null.shape == (21,) and np.all((null > 0.2) & (null < 0.8))
 
 
 def test_shuffled_null_pairs_each_patient_with_others_only():
@@ -247,3 +249,81 @@ def test_metrics_do_not_depend_on_the_attributions_scale():
         got = agreement(a * scale, b)
         for m in ("spearman", "FA@5", "RC", "sign_agreement"):
             assert got[m]["value"] == pytest.approx(base[m]["value"], abs=1e-9), (scale, m)
+
+
+def test_with_two_classes_the_class_null_is_left_out_and_adjusted_still_credits_agreement():
+    from ml.xai.ground_truth import centre
+    from ml.xai.metrics import class_shuffled_null
+
+    rng = np.random.default_rng(9)
+    b = centre(rng.standard_normal((60, 52, 2)))  # centred: class 1's truth is minus class 0's
+    a = centre(b + 0.3 * rng.standard_normal(b.shape))
+    assert np.isnan(class_shuffled_null(a, b)["FA@5"]).all()
+    d = agreement(a, b)
+    for m in ("FA@5", "RC", "PRA", "spearman"):
+        assert np.isnan(d[m]["class_shuffled"])
+        assert d[m]["adjusted"] == pytest.approx((d[m]["value"] - d[m]["shuffled"]) / (1 - d[m]["shuffled"]))
+        assert d[m]["adjusted"] > 10 * d[m]["adjusted_se"], (m, d[m])
+        assert agreement(b, b)[m]["adjusted"] == pytest.approx(1.0)
+
+
+def test_pooled_agreement_of_one_run_is_agreement_and_its_error_never_falls_below_the_patients():
+    from ml.xai.metrics import pooled_agreement
+
+    b = _truths(n=50, seed=10)
+    rng = np.random.default_rng(11)
+    a = b + rng.normal(size=b.shape)
+    one, alone = pooled_agreement([a], b), agreement(a, b)
+    assert one == alone
+    twice = pooled_agreement([a, a], b)  # two identical runs: nothing between them
+    for m in ("FA@5", "spearman"):
+        assert twice[m]["se"] == pytest.approx(alone[m]["se"]) and twice[m]["adjusted_se"] == pytest.approx(alone[m]["adjusted_se"])
+    other = b + rng.normal(size=b.shape)
+    two = pooled_agreement([a, other], b)
+    for m in ("FA@5", "spearman"):
+        assert two[m]["value"] == pytest.approx((alone[m]["value"] + agreement(other, b)[m]["value"]) / 2)
+        assert two[m]["se"] >= min(alone[m]["se"], agreement(other, b)[m]["se"]) * 0.7
+    for bad in ([], a, "a"):
+        with pytest.raises(ValueError, match="runs must be a non-empty list"):
+            pooled_agreement(bad, b)
+
+
+@pytest.mark.parametrize("ks,message", [
+    (3, "ks must be a sequence of top-k sizes"),
+    ((3.0,), "ks must be a non-empty sequence of whole numbers"),
+    ((True,), "ks must be a non-empty sequence of whole numbers"),
+    (("3",), "ks must be a non-empty sequence of whole numbers"),
+    ((), "ks must be a non-empty sequence of whole numbers"),
+    ((0, 3), "each must be between 1 and the 52 columns"),
+])
+def test_topk_sizes_are_checked_in_every_entry_point(ks, message):
+    from ml.xai.metrics import class_shuffled_null, shuffled_null
+
+    b = _truths(n=6, seed=12)
+    for f in (agreement, class_shuffled_null, shuffled_null):
+        with pytest.raises(ValueError, match=message):
+            f(b, b, ks=ks)
+
+
+def test_a_generator_of_ks_is_read_once_and_kept():
+    b = _truths(n=6, seed=13)
+    assert "FA@4" in agreement(b, b, ks=(k for k in (4,)))
+
+
+def test_arrays_that_are_not_real_numbers_or_have_no_classes_are_refused():
+    b = _truths(n=6, seed=14)
+    with pytest.raises(ValueError, match="attributions must be real numbers, got an array of dtype <U"):
+        agreement(b.astype(str), b)
+    with pytest.raises(ValueError, match="truth must be real numbers, got an array of dtype complex128"):
+        agreement(b, b + 0j)
+    with pytest.raises(ValueError, match=r"have no classes \(shape \(6, 52, 0\)\)"):
+        agreement(b[:, :, :0], b[:, :, :0])
+    assert agreement(np.rint(b).astype(int), b)["spearman"]["value"] > 0.5  # integers are numbers
+
+
+def test_sign_agreement_does_not_depend_on_the_truths_unit():
+    b = _truths(n=20, seed=15)
+    a = b + np.random.default_rng(16).normal(size=b.shape)
+    base = agreement(a, b)["sign_agreement"]["value"]
+    for scale in (1e-10, 1e-6, 1e6):  # the tolerance was absolute: at 1e-10 every column was "zero"
+        assert agreement(a, b * scale)["sign_agreement"]["value"] == pytest.approx(base, abs=1e-12), scale
