@@ -87,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
                     f"all from one cohort (seed {args.seed + 1}, complete recording)",
         "budgets": ", ".join(f"{k} {v}" for k, v in budgets.items()) + f"; oracle_shapley {sizes.n_permutations} permutations",
         "seconds": f"{time.perf_counter() - t0:.0f} (whole run, niced, one thread while explaining)",
+        "libraries": _versions("shap", "lime", "scikit-learn", "numpy"),
+        "command": "pulmocalc xai-bench" + (" --quick" if args.quick else "") + f" --seed {args.seed}"
+                   + (f" --patients {args.patients}" if args.patients else "") + (f" --model {args.model}" if args.model else ""),
     }
     paths = write_leaderboard(frame, out, meta=meta)
     print(f"wrote {paths['markdown']}, {paths['csv']} and {paths['figure']} ({len(frame)} rows, {time.perf_counter() - t0:.0f} s)")
@@ -95,3 +98,16 @@ def run(args: argparse.Namespace) -> int:
 
 command("xai-bench", help="score attribution methods against the exact ground truth (explainer leaderboard)",
         arguments=add_arguments)(run)
+
+
+def _versions(*names: str) -> str:
+    """Installed versions of the libraries whose explainers and metrics the page reports."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def one(name):
+        try:
+            return f"{name} {version(name)}"
+        except PackageNotFoundError:
+            return f"{name} (not installed)"
+
+    return ", ".join(one(n) for n in names)

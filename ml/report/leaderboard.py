@@ -70,7 +70,7 @@ def markdown(d: dict) -> str:
     out.append("")
     out += [f"- {s}" for s in findings(frame)] + [""]
     out += [model_table(frame, model, SUMMARY, "value"), ""]
-    out += ["Chance-adjusted agreement beyond the patient- and class-shuffled nulls (0: knows nothing about why the patient "
-            "belongs to each class; 1: perfect):", ""]
+    out += ["Chance-adjusted agreement beyond the patient- and class-shuffled nulls (0: nothing beyond cohort-wide "
+            "patterns or the patient's unusual values; 1: perfect):", ""]
     out += [model_table(frame, model, ADJUSTED, "adjusted"), ""]
     return "\n".join(out)

@@ -110,22 +110,33 @@ def findings(frame: pd.DataFrame) -> list[str]:
     if len(rho):
         best = rho.loc[rho.value.idxmax()]
         sec = _value(frame, best.model, best.explainer, "", "seconds_per_patient")
+        top_adj = rho.loc[rho.adjusted.idxmax()] if rho.adjusted.notna().any() else best
+        same = top_adj.name == best.name
         out.append(
             f"Best recovery of the data-generating truth: **{best.explainer}** on the **{best.model}** "
-            f"(Spearman ρ with the oracle's exact-game Shapley values {best.value:.3f} ± {num(best['se'], 3)}) "
-            f"at {num(sec * 1e3, 2)} ms per patient."
+            f"(Spearman ρ with the oracle's Shapley values {best.value:.3f} ± {num(best['se'], 3)}, chance-adjusted "
+            f"{num(best.adjusted, 3)}) at {num(sec * 1e3, 2)} ms per patient"
+            + (", also first once adjusted." if same else
+               f"; once adjusted, **{top_adj.explainer}** on the **{top_adj.model}** leads ({num(top_adj.adjusted, 3)}).")
         )
     for model in dict.fromkeys(frame.model):
         fid = real[(real.model == model) & (real.ground_truth == "model") & (real.metric == "spearman")]
         tru = real[(real.model == model) & (real.ground_truth == "oracle_shapley") & (real.metric == "spearman")]
         if not len(fid) or not len(tru):
             continue
-        m = fid.set_index("explainer").value.to_frame("fidelity").join(tru.set_index("explainer").value.rename("truth"))
+        m = fid.set_index("explainer").value.to_frame("fidelity").join(tru.set_index("explainer")[["value", "se"]].rename(
+            columns={"value": "truth", "se": "truth_se"}))
         exact = m.fidelity.idxmax()
+        # clearly above the model's own exact values (by more than 2 standard errors of the difference)
+        gap = m.truth - m.loc[exact, "truth"]
+        above = [e for e in m.index if gap[e] > 2 * np.hypot(m.loc[e, "truth_se"], m.loc[exact, "truth_se"])]
         out.append(
             f"{model}: its exact interventional Shapley values ({exact}) recover the truth at ρ = {m.loc[exact, 'truth']:.3f}; "
             f"its explainers span ρ = {m.truth.min():.3f}–{m.truth.max():.3f} with the truth and "
             f"{m.fidelity.min():.3f}–{m.fidelity.max():.3f} with the model."
+            + (f" {', '.join(above)} agree{'s' if len(above) == 1 else ''} with the truth more than the model's own exact "
+               "values do (by more than 2 SE): they weight the trees' own paths, a conditional view of the same model, "
+               "closer to the oracle's conditional game (see How to read)." if above else "")
         )
     # the same explainer on every model: how much of its score is the model's
     both = real[(real.ground_truth == "oracle_shapley") & (real.metric == "spearman")]
@@ -209,37 +220,52 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
         scale = frame.loc[frame.model == model, "output_scale"].iloc[0]
         out += [f"## {model} (attributions of its {scale})", ""]
         out += [model_table(frame, model, SUMMARY, "value"), ""]
-        out += [f"Chance-adjusted agreement beyond the patient- and class-shuffled nulls, {model} (0: knows nothing about why "
-                "the patient belongs to each class; 1: perfect):", ""]
+        out += [f"Chance-adjusted agreement beyond the patient- and class-shuffled nulls, {model} (0: nothing beyond "
+                "cohort-wide patterns or the patient's unusual values; 1: perfect):", ""]
         out += [model_table(frame, model, ADJUSTED, "adjusted"), ""]
     out += [
         "## How to read it",
         "",
         "- FA, SA, RC and PRA are OpenXAI's ground-truth metrics (Agarwal et al. 2022): top-k feature and sign "
-        "agreement, the rank correlation of |attribution| and pairwise rank agreement; RA and SRA are in the CSV. "
-        "Chance levels (a uniformly random ranking with random signs): FA@5 = 5/52, SA@5 ≈ 5/104, RC = ρ = 0, PRA = sign = 0.5.",
+        "agreement, the rank correlation of |attribution| and pairwise rank agreement; RA and SRA (top-k rank and signed "
+        "rank agreement) are in the adjusted tables and the CSV. Chance levels (a uniformly random ranking with random "
+        "signs): FA@5 = 5/52, SA@5 ≈ 5/104, RC = ρ = 0, PRA = sign = 0.5.",
+        "- The truths are different games. The fidelity truth is the model's interventional game (blank columns drawn "
+        "from the background), so treeshap_interventional or exact_additive scores 1 there by construction. The "
+        "oracle's Shapley values are those of the data-generating posterior with the unknown columns summed out (a "
+        "conditional game), estimated from antithetic permutations of that exact game (how many: the budgets line). "
+        "Path-dependent TreeSHAP also approximates a conditional game, which is why it can agree with the oracle more "
+        "than the model's own exact interventional values do.",
         "- Chance-adjusted agreement (the second table of each model; `shuffled`, `class_shuffled`, `adjusted` and "
-        "`adjusted_se` in the CSV). Raw agreement above uniform chance is not all knowledge of why the patient belongs to "
-        "a class, in two ways. Some columns, such as the continuous labs and age, carry large attributions for most "
-        "patients under any model: the **patient-shuffled null** scores the same attributions against *other* patients' "
-        "truths (5 cyclic shifts of the patients). And any model, even one trained on permuted labels, puts its largest "
-        "attributions on the patient's unusual values (a rare finding present, a lab far from the mean), as the truths "
-        "do; for an additive model this is exact, since a column's Shapley value is w·(x − E[x]) and any two logistic "
-        "regressions share |x − E[x]|. The **class-shuffled null** scores the attributions against the *same* patient's "
-        "truths for the *other* classes, which keeps the patient's values and breaks only the class being explained. "
-        "adjusted = (value − null) / (1 − null) with the larger of the two nulls (a conservative zero, as in the "
-        "permutation model of the adjusted Rand index): 0 for attributions that know nothing about why this patient "
-        "belongs to each class, 1 for perfect agreement.",
-        "- The floors: **random** attributions sit at uniform chance on every raw metric and at 0 on every adjusted "
-        "one. The **permuted_label** floor (the same kind of model trained on permuted labels, explained exactly) is "
-        "the mean over several null models, each on its own permutation (how many: its budget column), and its ± is "
-        "the standard error between them, because one null model's agreement moves by a few hundredths from one "
-        "permutation to the next, more than its error over patients. It sits at chance on the signed agreement over "
-        "all columns (ρ, sign) even raw, and near 0 on every adjusted metric (the Findings give the range). Its raw "
-        "top-k and rank metrics (FA, RA, RC, PRA) stay well above chance: compare explainers on the adjusted table, "
-        "not on raw top-k agreement.",
+        "`adjusted_se` in the CSV; deletion, the clue audit and seconds are not adjusted). Raw agreement above uniform "
+        "chance is not all patient-specific knowledge, in two ways. Some columns, such as the continuous labs and age, "
+        "carry large attributions for most patients under any model: the **patient-shuffled null** scores the same "
+        "attributions against *other* patients' truths for the same class (5 fixed cyclic shifts of the patients, evenly "
+        "spaced). And any model, even one trained on permuted labels, tends to put its largest attributions on the "
+        "patient's unusual values (a rare finding present, a lab far from the mean), as the truths do: for an additive "
+        "model a column's value is (w_c − w̄)·(x − E[x]) summed over its encoded features, so two models share the "
+        "factor |x − E[x]| whatever their weights. The **class-shuffled null** scores the attributions against the "
+        "*same* patient's truths for the *other* classes (the average over the 4 others), which keeps the patient's "
+        "values and breaks only the class being explained. adjusted = (value − null) / (1 − null), the Cohen's kappa "
+        "form, with the larger of the two nulls for each (explainer, truth, metric): 0 means no agreement beyond what "
+        "a cohort-wide per-class pattern or the patient's unusual values alone would give; 1 is perfect. For ρ and sign "
+        "the class-shuffled null is negative (truths centred across classes), so the patient-shuffled one applies. "
+        "Picking the larger of two noisy nulls makes the zero conservative; `adjusted_se` does not count that choice.",
+        "- The floors: **random** attributions (one seed) sit within 0.01 of uniform chance on every raw metric and "
+        "at 0 on every adjusted one. The **permuted_label** floor (the same kind of model trained on permuted labels, "
+        "explained exactly: Adebayo et al. 2018's data-randomisation test) is the mean over several null models, each "
+        "on its own permutation (how many: its budget column); its ± adds the spread between null models to the error "
+        "over patients (`ml.xai.metrics.pooled_agreement`), because one null model's agreement moves by a few hundredths "
+        "from one permutation to the next. It sits near chance on the signed agreement over all columns (ρ, sign) even "
+        "raw, and near 0 on every adjusted metric (the Findings give the range, largest in absolute value). Its raw "
+        "top-k and rank metrics (FA, RA, SA, RC, PRA) stay well above chance: compare explainers on the adjusted "
+        "tables, not on raw agreement.",
         "- Standard errors (± and the CSV's `se`) of the explainers are over patients, for one trained model and one "
-        "explainer seed; they leave out the spread between training runs of the model.",
+        "explainer seed; they leave out the spread between training runs of the model, which the floor's ± includes.",
+        "- The model-agnostic explainers (kernelshap, permutation, lime) average over a smaller background than the "
+        "fidelity truth (the budgets line: `agnostic_background` vs `exact_background`); on the additive logistic "
+        "regression, where KernelSHAP and the permutation explainer are exact for their own background, their whole "
+        "fidelity shortfall is that difference of background.",
         "- deletion: the mean probability of the predicted class while its 0–10 most supporting columns are set "
         "to not recorded (lower is more faithful to the model; ground-truth free). clue audit: the share of the "
         "review's testable clues that the explainer's values move with (`ml.audit_clues`).",

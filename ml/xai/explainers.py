@@ -123,7 +123,8 @@ class Explainer:
         """The independent runs whose scores :func:`ml.benchmark_explainers` averages (itself, once).
 
         A floor built on a random null model overrides this, so that its score is a mean over
-        null models with a standard error between them, not one draw.
+        null models whose standard error counts the spread between them, not one draw
+        (:func:`ml.xai.metrics.pooled_agreement`).
         """
         return [self]
 
@@ -365,9 +366,10 @@ class PermutedLabelFloor(Explainer):
     """A model of the same kind trained on ``train`` with permuted labels, explained exactly.
 
     With ``refits`` R > 1, :meth:`repeats` gives R floors, each on its own permutation and seed
-    (the first is this one), and the leaderboard reports the mean of their scores with the
-    standard error between null models: one null model's agreement moves by a few hundredths
-    from one permutation to the next, more than its standard error over patients.
+    (the first is this one), and the leaderboard reports the mean of their scores with a
+    standard error that adds the spread between null models to the error over patients
+    (:func:`ml.xai.metrics.pooled_agreement`): one null model's agreement moves by a few
+    hundredths from one permutation to the next, more than its standard error over patients.
     """
 
     name = "permuted_label"

@@ -175,8 +175,8 @@ def benchmark_explainers(
     budgets : dict, optional
         Overrides of the built-ins' budgets (``kernel_samples``, ``permutation_evals``,
         ``lime_samples``, ``agnostic_background``, ``exact_background``, and ``null_refits``: the
-        permuted-label floor's null models, whose scores are averaged with a standard error
-        between them).
+        permuted-label floor's null models, whose scores are pooled by
+        :func:`ml.xai.metrics.pooled_agreement`).
     deletion_k : int
         The deletion curve blanks k = 0 .. ``deletion_k`` columns.
     audit : bool

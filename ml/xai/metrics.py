@@ -19,18 +19,20 @@ transcription of their code). Spearman (Pearson of average ranks) is ``ml.audit`
 is ``ml.audit``'s except that a zero attribution counts one half (it states no sign).
 
 Chance adjustment. Uniform chance is not the right zero for top-k and rank metrics: attributions
-that know nothing about why a patient belongs to a class still agree with the truth, in two
-ways. Some columns (the continuous labs, age) carry large attributions for most patients under
-any model; and any model, even one trained on permuted labels, puts its largest attributions
-on the patient's unusual values (a rare finding present, a lab far from the mean), as the truth
-does (for an additive model exactly: a Shapley value is w·(x − E[x]), so two logistic
-regressions share |x − E[x]| whatever their weights). Each has its permutation null, as in the
-adjusted Rand index: the *patient-shuffled* null scores the attributions against other
-patients' truths for the same class (keeps cohort-wide structure, breaks the patient), the
-*class-shuffled* null against the same patient's truths for the other classes (keeps the
-patient's values, breaks the class being explained; it needs 3 classes or more, see
-:func:`class_shuffled_null`). The adjusted agreement is measured beyond the larger of the two, a
-conservative zero that neither kind of class-blind knowledge passes.
+with no patient-specific knowledge of the classes still agree with the truth, in two ways. Some
+columns (the continuous labs, age) carry large attributions for most patients under any model;
+and any model, even one trained on permuted labels, tends to put its largest attributions on
+the patient's unusual values (a rare finding present, a lab far from the mean), as the truth
+does (for an additive model a column's value is (w_c - mean of w)·(x - E[x]) summed over its
+encoded features, so two logistic regressions share the factor |x - E[x]| whatever their
+weights). Each has its null, from fixed permutations: the *patient-shuffled* null scores the
+attributions against other patients' truths for the same class (5 evenly spaced cyclic shifts
+of the patients; keeps cohort-wide structure, breaks the patient), the *class-shuffled* null
+against the same patient's truths for the other classes (keeps the patient's values, breaks the
+class being explained; it needs 3 classes or more, see :func:`class_shuffled_null`). The
+adjusted agreement, (value - null) / (1 - null) as in Cohen's kappa, is measured beyond the
+larger of the two: a conservative zero that neither a cohort-wide per-class pattern nor the
+patient's unusual values alone pass.
 """
 
 from __future__ import annotations

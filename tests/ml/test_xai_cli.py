@@ -51,6 +51,8 @@ def test_markdown_renders_the_same_from_the_saved_csv(quick):
     again = leaderboard_markdown(read_leaderboard(quick / "leaderboard.csv"), figure="agreement_vs_cost.png")
     assert "not a clinical device" in md and "Best recovery of the data-generating truth" in md
     assert "Why two nulls" in md and "class-shuffled null" in md
+    # the run can be traced: the command and the libraries that computed it
+    assert "- command: pulmocalc xai-bench --quick --seed 0" in md and "- libraries: shap " in md and "scikit-learn " in md
     # everything after the run's settings is rendered from the numbers alone
     assert md[md.index("## Findings"):] == again[again.index("## Findings"):]
     for model in ("booster", "logistic_regression", "random_forest"):
