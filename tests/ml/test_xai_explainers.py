@@ -139,6 +139,7 @@ def test_shaps_progress_bar_is_dropped_and_other_stderr_passes(capsys):
     assert err == "a real message\n"
 
 
+@pytest.mark.filterwarnings("ignore:explainer 'zero' gave every patient all-zero attributions")
 def test_benchmark_arguments_are_checked_and_a_failing_explainer_is_named(small_model):
     cohort = generate_cohort(60, random_state=9)
     kw = dict(n_patients=4, background_size=10, train_size=0, n_permutations=2, audit=False)
