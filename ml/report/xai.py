@@ -251,8 +251,8 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
         "a cohort-wide per-class pattern or the patient's unusual values alone would give; 1 is perfect. For ρ and sign "
         "the class-shuffled null is negative (truths centred across classes), so the patient-shuffled one applies. "
         "Picking the larger of two noisy nulls makes the zero conservative; `adjusted_se` does not count that choice.",
-        "- The floors: **random** attributions (one seed) sit within 0.01 of uniform chance on every raw metric and "
-        "at 0 on every adjusted one. The **permuted_label** floor (the same kind of model trained on permuted labels, "
+        "- The floors: **random** attributions (independent normal draws, averaged over several; how many: its budget "
+        "column) sit at uniform chance on every raw metric and at 0 on every adjusted one. The **permuted_label** floor (the same kind of model trained on permuted labels, "
         "explained exactly: Adebayo et al. 2018's data-randomisation test) is the mean over several null models, each "
         "on its own permutation (how many: its budget column); its ± adds the spread between null models to the error "
         "over patients (`ml.xai.metrics.pooled_agreement`), because one null model's agreement moves by a few hundredths "

@@ -128,6 +128,14 @@ class Explainer:
         """
         return [self]
 
+    def _seeded_copies(self, n: int, **kwargs) -> list["Explainer"]:
+        """Itself and ``n - 1`` copies of its class (``kwargs`` passed on) with seeds derived from its own."""
+        if n > 1 and self.random_state < 0:
+            raise ValueError(f"random_state must be >= 0 to seed {n} runs of {self.name!r}, got {self.random_state}")
+        seeds = [int(np.random.SeedSequence([self.random_state, r]).generate_state(1)[0]) for r in range(1, n)]
+        # type(self): a subclass's own explain applies to every run, not only the first
+        return [self] + [type(self)(self.background, random_state=seed, **kwargs, **self.opts) for seed in seeds]
+
     def __call__(self, model, X: pd.DataFrame) -> np.ndarray:
         view = view_of(model)
         if not self.supports(view):
@@ -355,7 +363,21 @@ class Occlusion(Explainer):
 
 
 class RandomFloor(Explainer):
+    """Independent standard-normal attributions for every patient, column and class.
+
+    With ``draws`` R > 1, :meth:`repeats` gives R floors with derived seeds (the first is this
+    one), pooled by the leaderboard as the permuted-label floor's null models are.
+    """
+
     name = "random"
+    repeat_unit = "draws"
+
+    def __init__(self, background=None, *, draws: int = 1, **kw):
+        super().__init__(background, **kw)
+        self.draws = check_refits(draws, "draws")
+
+    def repeats(self):
+        return self._seeded_copies(self.draws)
 
     def explain(self, view, checked):
         rng = np.random.default_rng(self.random_state)
@@ -383,11 +405,7 @@ class PermutedLabelFloor(Explainer):
         self._null: dict = {}
 
     def repeats(self):
-        if self.refits > 1 and self.random_state < 0:
-            raise ValueError(f"random_state must be >= 0 to seed {self.refits} null models, got {self.random_state}")
-        seeds = [int(np.random.SeedSequence([self.random_state, r]).generate_state(1)[0]) for r in range(1, self.refits)]
-        # type(self): a subclass's own explain applies to every null model, not only the first
-        return [self] + [type(self)(self.background, train=self.train, random_state=seed, **self.opts) for seed in seeds]
+        return self._seeded_copies(self.refits, train=self.train)
 
     def explain(self, view, checked):
         if self.train is None or LABEL not in self.train.columns:
@@ -414,9 +432,10 @@ MAX_REFITS = 100
 
 
 def check_refits(value, name: str) -> int:
-    """A number of null models: a whole number from 1 to :data:`MAX_REFITS` (``name`` in the error)."""
+    """A number of runs of a floor (null models, draws): a whole number from 1 to :data:`MAX_REFITS`."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_REFITS:
-        raise ValueError(f"{name} must be a whole number of null models from 1 to {MAX_REFITS}, got {value!r}")
+        what = "null models" if "refits" in name else "draws"
+        raise ValueError(f"{name} must be a whole number of {what} from 1 to {MAX_REFITS}, got {value!r}")
     return int(value)
 
 
@@ -431,6 +450,7 @@ def builtin_explainers(
     agnostic_background: int = 10,
     exact_background: int = 100,
     null_refits: int = 1,
+    random_draws: int = 1,
 ) -> dict[str, Explainer]:
     """The built-in explainers, by name, sharing one background sample.
 
@@ -450,11 +470,14 @@ def builtin_explainers(
     null_refits : int
         Null models of the permuted-label floor whose scores are averaged (see
         :class:`PermutedLabelFloor`).
+    random_draws : int
+        Draws of the random floor whose scores are averaged (see :class:`RandomFloor`).
     random_state : int
         Seeds every sampling explainer and the floors.
     """
     s = random_state
     null_refits = check_refits(null_refits, "null_refits")
+    random_draws = check_refits(random_draws, "random_draws")
     out = [
         TreePath(background, random_state=s),
         TreeInterventional(background, random_state=s, background_size=exact_background),
@@ -464,7 +487,7 @@ def builtin_explainers(
         Permutation(background, random_state=s, max_evals=permutation_evals, background_size=agnostic_background),
         Lime(background, random_state=s, num_samples=lime_samples),
         Occlusion(background, random_state=s),
-        RandomFloor(background, random_state=s),
+        RandomFloor(background, random_state=s, draws=random_draws),
         PermutedLabelFloor(background, train=train, random_state=s, refits=null_refits, background_size=exact_background),
     ]
     return {e.name: e for e in out}

@@ -174,9 +174,9 @@ def benchmark_explainers(
         Antithetic permutations of :func:`data_gen.oracle_shapley`.
     budgets : dict, optional
         Overrides of the built-ins' budgets (``kernel_samples``, ``permutation_evals``,
-        ``lime_samples``, ``agnostic_background``, ``exact_background``, and ``null_refits``: the
-        permuted-label floor's null models, whose scores are pooled by
-        :func:`ml.xai.metrics.pooled_agreement`).
+        ``lime_samples``, ``agnostic_background``, ``exact_background``, and ``null_refits`` and
+        ``random_draws``: the permuted-label floor's null models and the random floor's draws,
+        whose scores are pooled by :func:`ml.xai.metrics.pooled_agreement`).
     deletion_k : int
         The deletion curve blanks k = 0 .. ``deletion_k`` columns.
     audit : bool

@@ -125,3 +125,21 @@ def test_refits_must_be_a_whole_number_of_null_models_in_range(refits):
         PermutedLabelFloor(refits=refits)
     with pytest.raises(ValueError, match=r"^null_refits must be a whole number"):
         builtin_explainers(None, null_refits=refits)
+
+
+def test_the_random_floor_pools_its_draws(small_model, cohort):
+    floor = RandomFloor(random_state=5, draws=4)
+    runs = floor.repeats()
+    assert len(runs) == 4 and runs[0] is floor and len({r.random_state for r in runs}) == 4
+    X = small_model.check(cohort.iloc[:N])
+    assert not np.array_equal(runs[1](small_model, X), runs[2](small_model, X))
+    lb = benchmark_explainers(small_model, cohort, explainers={"random": floor}, ground_truth="oracle_shapley", n_patients=N,
+                              background_size=300, train_size=0, n_permutations=16, audit=False, random_state=1)
+    scored = lb[lb.ground_truth == "oracle_shapley"]
+    assert set(lb.budget) == {"mean of 4 draws"}
+    for _, r in scored.iterrows():  # four draws: still at chance, still at 0 once adjusted
+        assert abs(r.value - r.chance) <= 4 * r.se and abs(r.adjusted) <= 4 * r.adjusted_se, (r.metric, r.value, r.chance)
+    with pytest.raises(ValueError, match="^draws must be a whole number of draws from 1 to 100, got 0"):
+        RandomFloor(draws=0)
+    with pytest.raises(ValueError, match="^random_draws must be a whole number of draws"):
+        builtin_explainers(None, random_draws=1.0)
