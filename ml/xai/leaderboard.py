@@ -194,8 +194,8 @@ def benchmark_explainers(
         ``chance``, ``shuffled``, ``class_shuffled``, ``adjusted`` and ``adjusted_se`` are NaN.
         ``adjusted`` is ``(value - null) / (1 - null)`` with ``null`` the larger of ``shuffled``
         (the patient-shuffled null) and ``class_shuffled`` (the class-shuffled null): about 0 for
-        attributions that know nothing about why the patient belongs to each class (both
-        floors), 1 for perfect agreement.
+        attributions with nothing beyond cohort-wide patterns or the patient's unusual values
+        (both floors), 1 for perfect agreement.
 
     Raises
     ------
