@@ -66,4 +66,3 @@ def run_partitioned_generate(args: argparse.Namespace) -> int:
     print(f"generate: {args.n:,} patients in {len(results)} partitions of {out}/ (seed {seed}) in {secs:.1f} s"
           + (f", {kept} kept from the interrupted run" if kept else "") + f"; largest worker peak RSS {peak:.0f} MiB")
     return 0
-

@@ -102,12 +102,6 @@ command("xai-bench", help="score attribution methods against the exact ground tr
 
 def _versions(*names: str) -> str:
     """Installed versions of the libraries whose explainers and metrics the page reports."""
-    from importlib.metadata import PackageNotFoundError, version
+    from ..artifacts import _installed
 
-    def one(name):
-        try:
-            return f"{name} {version(name)}"
-        except PackageNotFoundError:
-            return f"{name} (not installed)"
-
-    return ", ".join(one(n) for n in names)
+    return ", ".join(f"{n} {_installed(n)}" for n in names)

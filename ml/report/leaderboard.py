@@ -49,7 +49,7 @@ def run(ctx: Context) -> dict:
 def markdown(d: dict) -> str:
     import pandas as pd
 
-    from .xai import ADJUSTED, SUMMARY, findings, model_table, normalise
+    from .xai import findings, model_tables, normalise
 
     out = [f"## {TITLE}", ""]
     if not d or not d.get("rows"):
@@ -69,8 +69,5 @@ def markdown(d: dict) -> str:
     )
     out.append("")
     out += [f"- {s}" for s in findings(frame)] + [""]
-    out += [model_table(frame, model, SUMMARY, "value"), ""]
-    out += ["Chance-adjusted agreement beyond the patient- and class-shuffled nulls (0: nothing beyond cohort-wide "
-            "patterns or the patient's unusual values; 1: perfect):", ""]
-    out += [model_table(frame, model, ADJUSTED, "adjusted"), ""]
+    out += model_tables(frame, model)
     return "\n".join(out)

@@ -17,7 +17,8 @@ import pandas as pd
 
 from ._common import DISCLAIMER, num, table
 
-__all__ = ["ADJUSTED", "FLOORS", "SUMMARY", "findings", "leaderboard_figure", "leaderboard_markdown", "model_table", "normalise",
+__all__ = ["ADJUSTED", "FLOORS", "SUMMARY", "findings", "leaderboard_figure", "leaderboard_markdown", "model_table", "model_tables",
+           "normalise",
            "read_leaderboard", "write_leaderboard"]
 
 TITLE = "Which explainer recovers the truth?"
@@ -193,6 +194,15 @@ def model_table(frame: pd.DataFrame, model, spec, col: str) -> str:
     return table(head + [h for _, _, h in spec], rows, ["l"] * len(head) + ["r"] * len(spec))
 
 
+def model_tables(frame: pd.DataFrame, model, *, name: bool = False) -> list[str]:
+    """Markdown lines of one model's two tables: raw summary, then chance-adjusted agreement (``name``: say the model)."""
+    which = f", {model}" if name else ""
+    return [model_table(frame, model, SUMMARY, "value"), "",
+            f"Chance-adjusted agreement beyond the patient- and class-shuffled nulls{which} (0: nothing beyond cohort-wide "
+            "patterns or the patient's unusual values; 1: perfect):", "",
+            model_table(frame, model, ADJUSTED, "adjusted"), ""]
+
+
 def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta: dict | None = None) -> str:
     """The leaderboard page: settings, findings, one summary table per model, how to read it."""
     meta = meta or {}
@@ -219,10 +229,7 @@ def leaderboard_markdown(frame: pd.DataFrame, *, figure: str | None = None, meta
     for model in dict.fromkeys(frame.model):
         scale = frame.loc[frame.model == model, "output_scale"].iloc[0]
         out += [f"## {model} (attributions of its {scale})", ""]
-        out += [model_table(frame, model, SUMMARY, "value"), ""]
-        out += [f"Chance-adjusted agreement beyond the patient- and class-shuffled nulls, {model} (0: nothing beyond "
-                "cohort-wide patterns or the patient's unusual values; 1: perfect):", ""]
-        out += [model_table(frame, model, ADJUSTED, "adjusted"), ""]
+        out += model_tables(frame, model, name=True)
     out += [
         "## How to read it",
         "",

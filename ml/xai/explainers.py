@@ -109,6 +109,8 @@ class Explainer:
 
     name = ""
     budget = ""
+    #: what the leaderboard calls its repeats ("mean of 10 null models")
+    repeat_unit = "runs"
 
     def __init__(self, background: pd.DataFrame | None = None, *, random_state: int = 0, **opts):
         self.background = background
@@ -374,7 +376,7 @@ class RandomFloor(Explainer):
 
     def __init__(self, background=None, *, draws: int = 1, **kw):
         super().__init__(background, **kw)
-        self.draws = check_refits(draws, "draws")
+        self.draws = check_repeats(draws, "draws", self.repeat_unit)
 
     def repeats(self):
         return self._seeded_copies(self.draws)
@@ -395,13 +397,12 @@ class PermutedLabelFloor(Explainer):
     """
 
     name = "permuted_label"
-    #: what the leaderboard calls its repeats ("mean of 5 null models")
     repeat_unit = "null models"
 
     def __init__(self, background=None, *, train: pd.DataFrame | None = None, refits: int = 1, **kw):
         super().__init__(background, **kw)
         self.train = train
-        self.refits = check_refits(refits, "refits")
+        self.refits = check_repeats(refits, "refits", self.repeat_unit)
         self._null: dict = {}
 
     def repeats(self):
@@ -431,11 +432,10 @@ class PermutedLabelFloor(Explainer):
 MAX_REFITS = 100
 
 
-def check_refits(value, name: str) -> int:
-    """A number of runs of a floor (null models, draws): a whole number from 1 to :data:`MAX_REFITS`."""
+def check_repeats(value, name: str, unit: str) -> int:
+    """A number of runs of a floor (its ``unit``: null models, draws), from 1 to :data:`MAX_REFITS`."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or not 1 <= value <= MAX_REFITS:
-        what = "null models" if "refits" in name else "draws"
-        raise ValueError(f"{name} must be a whole number of {what} from 1 to {MAX_REFITS}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number of {unit} from 1 to {MAX_REFITS}, got {value!r}")
     return int(value)
 
 
@@ -476,8 +476,8 @@ def builtin_explainers(
         Seeds every sampling explainer and the floors.
     """
     s = random_state
-    null_refits = check_refits(null_refits, "null_refits")
-    random_draws = check_refits(random_draws, "random_draws")
+    null_refits = check_repeats(null_refits, "null_refits", PermutedLabelFloor.repeat_unit)
+    random_draws = check_repeats(random_draws, "random_draws", RandomFloor.repeat_unit)
     out = [
         TreePath(background, random_state=s),
         TreeInterventional(background, random_state=s, background_size=exact_background),

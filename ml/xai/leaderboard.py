@@ -255,8 +255,8 @@ def benchmark_explainers(
                                   "order; give a floor a larger training sample (train_size)", UserWarning, stacklevel=2)
             budget = getattr(ex, "budget", "")
             if len(runs) > 1:
-                unit = getattr(ex, "repeat_unit", "runs")
-                budget = f"mean of {len(runs)} {unit}; {budget}" if budget else f"mean of {len(runs)} {unit}"
+                # only an Explainer has several runs (see _runs)
+                budget = f"mean of {len(runs)} {ex.repeat_unit}" + (f"; {budget}" if budget else "")
             outputs[name] = (arrays, seconds, budget)
             if "model" in ground_truth and isinstance(ex, (TreeInterventional, AdditiveExact)) and ex.background is bg:
                 truths.setdefault("model", centre(arrays[0]))
